@@ -1,0 +1,139 @@
+"""The commands of `lesionwatch`. Each parses its options into configs and calls one workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lesionwatch.cli.main import STATE
+from lesionwatch.errors import ConfigError
+from lesionwatch.io.study import StudyInputs
+from lesionwatch.preprocessing.bias_correction import BiasCorrectionConfig
+from lesionwatch.preprocessing.pipeline import PreprocessingConfig
+from lesionwatch.preprocessing.registration import RegistrationConfig
+from lesionwatch.preprocessing.resampling import WorkingGridConfig
+from lesionwatch.preprocessing.skull_stripping import SkullStrippingConfig
+from lesionwatch.synth import FollowupConfig, SynthConfig
+
+_D_REG = RegistrationConfig()
+_D_GRID = WorkingGridConfig()
+
+FlairOpt = Annotated[Path | None, typer.Option("--flair", help="FLAIR: NIfTI file or DICOM folder (required).")]
+T1Opt = Annotated[Path | None, typer.Option("--t1", help="T1-weighted: NIfTI file or DICOM folder.")]
+T2Opt = Annotated[Path | None, typer.Option("--t2", help="T2-weighted: NIfTI file or DICOM folder.")]
+PdOpt = Annotated[Path | None, typer.Option("--pd", help="Proton density: NIfTI file or DICOM folder.")]
+BidsOpt = Annotated[Path | None, typer.Option("--bids", help="A BIDS session folder (sub-*/ses-*) instead.")]
+SeriesOpt = Annotated[list[str] | None, typer.Option(
+    "--series", help="Pick a DICOM series: SEQUENCE=SELECTOR (UID, number or part of the description), "
+                     "e.g. --series flair=AX_FLAIR. Repeatable.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (refused if it exists, unless --force).")]
+
+
+def study_inputs(flair: Path | None, t1: Path | None, t2: Path | None, pd: Path | None, bids: Path | None,
+                 series: list[str] | None) -> StudyInputs:
+    """Build StudyInputs from the command-line options."""
+    chosen: dict[str, str] = {}
+    for item in series or []:
+        name, sep, selector = item.partition("=")
+        if not sep or name.lower() not in ("flair", "t1", "t2", "pd"):
+            raise ConfigError(f"--series {item!r}: expected SEQUENCE=SELECTOR with SEQUENCE one of flair, t1, t2, pd")
+        chosen[name.lower()] = selector
+    if bids is not None:
+        if flair is not None:
+            raise ConfigError("give either --bids or --flair, not both")
+        base = StudyInputs.from_bids(bids)
+        return StudyInputs(base.flair, t1 or base.t1, t2 or base.t2, pd or base.pd, chosen)
+    if flair is None:
+        raise ConfigError("a FLAIR is required: pass --flair FILE_OR_DICOM_FOLDER (or --bids SESSION_FOLDER)")
+    return StudyInputs(flair, t1, t2, pd, chosen)
+
+
+def preprocessing_config(brain_extraction: str, registration: str, bias_correction: bool,
+                         spacing_mm: float) -> PreprocessingConfig:
+    """Build the preprocessing config from the command-line options."""
+    if brain_extraction not in ("auto", "deepbet", "skull-stripped"):
+        raise ConfigError(f"--brain-extraction {brain_extraction!r}: expected auto, deepbet or skull-stripped")
+    if registration not in ("rigid", "affine"):
+        raise ConfigError(f"--registration {registration!r}: expected rigid or affine")
+    if not 0.5 <= spacing_mm <= 3.0:
+        raise ConfigError(f"--spacing-mm {spacing_mm}: expected a value between 0.5 and 3.0 mm")
+    return PreprocessingConfig(
+        registration=RegistrationConfig(transform=registration),  # type: ignore[arg-type]
+        skull_stripping=SkullStrippingConfig(mode=brain_extraction),  # type: ignore[arg-type]
+        bias_correction=BiasCorrectionConfig(enabled=bias_correction),
+        working_grid=WorkingGridConfig(spacing_mm=spacing_mm),
+    )
+
+
+BrainOpt = Annotated[str, typer.Option(
+    "--brain-extraction", help="auto (detect skull-stripped input, else deepbet), deepbet, or skull-stripped.")]
+RegOpt = Annotated[str, typer.Option("--registration", help="rigid or affine registration of T1/T2/PD to FLAIR.")]
+BiasOpt = Annotated[bool, typer.Option("--bias-correction/--no-bias-correction", help="N4 bias correction.")]
+SpacingOpt = Annotated[float, typer.Option("--spacing-mm", help="Isotropic spacing of the working grid (mm).")]
+
+
+def preprocess(
+    out: OutOpt,
+    flair: FlairOpt = None,
+    t1: T1Opt = None,
+    t2: T2Opt = None,
+    pd: PdOpt = None,
+    bids: BidsOpt = None,
+    series: SeriesOpt = None,
+    brain_extraction: BrainOpt = "auto",
+    registration: RegOpt = _D_REG.transform,
+    bias_correction: BiasOpt = True,
+    spacing_mm: SpacingOpt = _D_GRID.spacing_mm,
+    intermediates: Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")] = False,
+) -> None:
+    """Preprocess one study: registration, brain mask, bias correction, normalisation."""
+    from lesionwatch.workflows.preprocess import RunOptions, run_preprocess
+
+    inputs = study_inputs(flair, t1, t2, pd, bids, series)
+    config = preprocessing_config(brain_extraction, registration, bias_correction, spacing_mm)
+    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
+    out_dir = run_preprocess(inputs, out, config, options)
+    typer.echo(f"brain mask and provenance written to {out_dir}")
+
+
+def synth(
+    out: OutOpt,
+    timepoints: Annotated[int, typer.Option("--timepoints", min=1, max=10, help="Number of sessions.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; fixes the whole case.")] = 0,
+    spacing_mm: Annotated[float, typer.Option("--spacing-mm", help="Spacing of the anatomy (1 = full MNI).")] = 1.0,
+    thick_slices: Annotated[bool, typer.Option("--thick-slices", help="2D FLAIR-like acquisition, 3-5 mm.")] = False,
+    skull_stripped: Annotated[bool, typer.Option("--skull-stripped", help="Render the brain only.")] = False,
+    shapes: Annotated[Path | None, typer.Option("--shapes", help="Folder of real single-lesion masks.")] = None,
+    sequences: Annotated[str, typer.Option("--sequences", help="Comma-separated: flair,t1,t2,pd.")] = "flair,t1",
+) -> None:
+    """Write a synthetic MS case (BIDS layout) with its exact lesion truth."""
+    from lesionwatch.workflows.preprocess import RunOptions
+    from lesionwatch.workflows.synth import run_synth
+
+    seqs = tuple(s.strip().lower() for s in sequences.split(",") if s.strip())
+    if "flair" not in seqs or any(s not in ("flair", "t1", "t2", "pd") for s in seqs):
+        raise ConfigError(f"--sequences {sequences!r}: expected a comma list of flair,t1,t2,pd including flair")
+    config = SynthConfig(spacing_mm=spacing_mm, sequences=seqs, skull_stripped=skull_stripped,
+                         slice_thickness_mm=(3.0, 5.0) if thick_slices else None, shapes=shapes)
+    run_synth(out, seed=seed, timepoints=timepoints, config=config, followup=FollowupConfig(),
+              options=RunOptions(force=STATE.force, progress=STATE.progress))
+    typer.echo(f"synthetic case written to {out}")
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("lesionwatch-demo"),
+) -> None:
+    """Run lesionwatch on its embedded default case (a synthetic two-session MS patient)."""
+    from lesionwatch.workflows.demo import run_demo
+
+    summary = run_demo(out, force=STATE.force, progress=STATE.progress)
+    typer.echo(summary)
+
+
+def register(app: typer.Typer) -> None:
+    """Add every command to `app`."""
+    app.command()(preprocess)
+    app.command()(synth)
+    app.command()(demo)

@@ -1,0 +1,54 @@
+"""Exceptions raised by lesionwatch.
+
+Every class subclasses a builtin so that callers who do not know lesionwatch can still catch it. Messages say
+what was expected, what arrived, which file, and how to fix it. The CLI turns any `LesionwatchError` into a
+one-line message and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class LesionwatchError(Exception):
+    """Base class of every error lesionwatch raises on purpose."""
+
+    exit_code = 2
+
+
+class InputFileNotFoundError(LesionwatchError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+class InputImageError(LesionwatchError, ValueError):
+    """An input file exists but is not a usable image (corrupt, not 3D, NaN, constant...)."""
+
+
+class DicomSeriesError(LesionwatchError, ValueError):
+    """A DICOM folder holds no image series, or several and none was chosen."""
+
+
+class BidsLayoutError(LesionwatchError, ValueError):
+    """A BIDS folder does not hold the expected files."""
+
+
+class SpatialMismatchError(LesionwatchError, ValueError):
+    """Two images that must overlap in world space do not."""
+
+
+class RegistrationError(LesionwatchError, RuntimeError):
+    """Registration failed or gave an implausible result."""
+
+
+class OutputExistsError(LesionwatchError, FileExistsError):
+    """The output folder exists and `--force` was not given."""
+
+
+class MissingDependencyError(LesionwatchError, ImportError):
+    """An optional dependency is not installed."""
+
+
+class ModelError(LesionwatchError, ValueError):
+    """A model folder is missing, incomplete, or its weights do not match their checksum."""
+
+
+class ConfigError(LesionwatchError, ValueError):
+    """A configuration value is out of range."""

@@ -1,0 +1,161 @@
+"""Reading and writing NIfTI-1 files (`.nii`, `.nii.gz`) with checks that quote the file.
+
+Reading validates what every later stage relies on: a 3D image (a 4D file with a single volume is accepted),
+finite values, and some contrast. Writing is atomic and keeps the reference image's header, with qform and sform
+both set to the affine, so outputs in the native grid open in every viewer exactly over their source.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import numpy.typing as npt
+
+from lesionwatch.errors import InputFileNotFoundError, InputImageError
+from lesionwatch.io.atomic import write_atomically
+from lesionwatch.io.volume import LabelVolume, Volume
+
+log = logging.getLogger(__name__)
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti_path(path: Path) -> bool:
+    """True when the file name ends in `.nii` or `.nii.gz`."""
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
+    path = Path(path)
+    if not path.exists():
+        raise InputFileNotFoundError(f"{path}: file not found. Check the path and spelling.")
+    if path.is_dir():
+        raise InputImageError(f"{path}: is a folder, expected a NIfTI file (.nii or .nii.gz).")
+    try:
+        img = nib.load(str(path))
+    except nib.filebasedimages.ImageFileError as exc:
+        raise InputImageError(
+            f"{path}: not a NIfTI image ({exc}). Expected a .nii or .nii.gz file; convert DICOM with "
+            "`dcm2niix` or pass the DICOM folder itself."
+        ) from exc
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise InputImageError(f"{path}: cannot be read as NIfTI ({exc}). The file may be corrupt.") from exc
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise InputImageError(f"{path}: is a {type(img).__name__}, expected a NIfTI-1 or NIfTI-2 image.")
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float64)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise InputImageError(
+            f"{path}: the voxel data cannot be read ({exc}); the file is truncated or corrupt. "
+            "Copy or export it again."
+        ) from exc
+    return data, img
+
+
+def _squeeze_to_3d(data: npt.NDArray[np.float64], path: Path) -> npt.NDArray[np.float64]:
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputImageError(
+            f"{path}: expected a 3D image, got {data.ndim}D with shape {data.shape}. "
+            "Pass a single 3D volume (split 4D series first)."
+        )
+    if min(data.shape) < 2:
+        raise InputImageError(f"{path}: expected a 3D image, got shape {data.shape} (a single slice).")
+    return data
+
+
+def _nifti_affine(img: nib.Nifti1Image) -> npt.NDArray[np.float64]:
+    # get_best_affine prefers the sform, then the qform, as the NIfTI standard asks.
+    return np.asarray(img.header.get_best_affine(), dtype=np.float64)
+
+
+def read_volume(path: Path) -> Volume:
+    """Read a 3D intensity image.
+
+    Args:
+        path: a `.nii` or `.nii.gz` file.
+
+    Returns:
+        Volume with float32 data in the file's own voxel order and its voxel-to-RAS+ affine (mm).
+
+    Raises:
+        InputFileNotFoundError: the file does not exist.
+        InputImageError: not a NIfTI file, corrupt or truncated, not 3D, non-finite values, or constant.
+    """
+    path = Path(path)
+    data, img = _load(path)
+    data = _squeeze_to_3d(data, path)
+    n_bad = int(np.count_nonzero(~np.isfinite(data)))
+    if n_bad:
+        raise InputImageError(
+            f"{path}: {n_bad} voxel(s) are NaN or infinite. Expected finite intensities; "
+            "re-export the image or replace the bad voxels."
+        )
+    if float(data.max()) == float(data.min()):
+        raise InputImageError(
+            f"{path}: every voxel has the value {float(data.min())}; expected an MR image with contrast."
+        )
+    header = img.header.copy()
+    return Volume(data.astype(np.float32), _nifti_affine(img), header)
+
+
+def read_labels(path: Path) -> LabelVolume:
+    """Read a 3D label image (mask). Float masks are binarised at 0.5, as the shared data's masks need.
+
+    Raises:
+        InputFileNotFoundError, InputImageError: as `read_volume`, except that an empty mask is allowed.
+    """
+    path = Path(path)
+    data, img = _load(path)
+    data = _squeeze_to_3d(data, path)
+    if not np.all(np.isfinite(data)):
+        raise InputImageError(f"{path}: the label image holds NaN or infinite values.")
+    if np.all(data == np.round(data)):
+        labels = data.astype(np.int32)
+    else:
+        labels = (data > 0.5).astype(np.uint8)
+    if labels.min() >= 0 and labels.max() <= 255:
+        labels = labels.astype(np.uint8)
+    return LabelVolume(labels, _nifti_affine(img), img.header.copy())
+
+
+def to_nifti(image: Volume | LabelVolume, dtype: npt.DTypeLike | None = None) -> nib.Nifti1Image:
+    """Build a NIfTI-1 image, reusing the image's own header (when it has one) with qform = sform = affine."""
+    if dtype is None:
+        dtype = np.float32 if isinstance(image, Volume) else image.array.dtype
+    array = np.asarray(image.array).astype(dtype, copy=False)
+    header = image.header.copy() if image.header is not None else None
+    if header is not None and not isinstance(header, nib.Nifti1Header):
+        header = None
+    nii = nib.Nifti1Image(array, image.affine, header=header)
+    hdr = nii.header
+    hdr.set_data_dtype(array.dtype)
+    qcode = int(hdr["qform_code"]) if header is not None and int(hdr["qform_code"]) > 0 else 1
+    scode = int(hdr["sform_code"]) if header is not None and int(hdr["sform_code"]) > 0 else qcode
+    nii.set_qform(image.affine, code=qcode)
+    nii.set_sform(image.affine, code=scode)
+    hdr["scl_slope"] = np.nan  # data are stored unscaled
+    hdr["scl_inter"] = np.nan
+    hdr["cal_min"] = 0
+    hdr["cal_max"] = 0
+    if header is not None:
+        hdr.set_xyzt_units("mm", hdr.get_xyzt_units()[1])
+    else:
+        hdr.set_xyzt_units("mm", "sec")
+    return nii
+
+
+def write_nifti(image: Volume | LabelVolume, path: Path, dtype: npt.DTypeLike | None = None) -> Path:
+    """Write `image` to `path` (`.nii` or `.nii.gz`) atomically and return the path."""
+    path = Path(path)
+    if not is_nifti_path(path):
+        raise ValueError(f"{path}: output names must end in .nii or .nii.gz")
+    nii = to_nifti(image, dtype)
+    log.debug("writing %s", path)
+    return write_atomically(path, lambda tmp: nib.save(nii, str(tmp)))

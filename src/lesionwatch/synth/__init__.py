@@ -1,0 +1,11 @@
+"""Synthetic MS brains and follow-ups with exact ground truth.
+
+Inputs: a seed, a `SynthConfig` (and a `FollowupConfig` for several time points), optionally real lesion shapes.
+Outputs: `SyntheticCase` objects holding acquired images and lesion id maps per session plus per-lesion truth.
+Anatomy: MNI152 ICBM 2009a (Fonov et al., NeuroImage 2011) as shipped by nilearn. Lesion shapes: CSIM lesion
+simulator database (Apache-2.0) when given.
+"""
+
+from lesionwatch.synth.case import FollowupConfig, SynthConfig, SyntheticCase, generate_case
+
+__all__ = ["FollowupConfig", "SynthConfig", "SyntheticCase", "generate_case"]

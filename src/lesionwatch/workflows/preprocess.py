@@ -1,0 +1,117 @@
+"""The preprocess workflow: read a study, preprocess it, write the brain mask, intermediates and provenance."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lesionwatch.errors import OutputExistsError
+from lesionwatch.io.atomic import staged_directory, write_json_atomically
+from lesionwatch.io.nifti import write_nifti
+from lesionwatch.io.study import StudyInputs, load_study
+from lesionwatch.logging import add_file_log
+from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
+from lesionwatch.workflows.progress import stage_progress
+from lesionwatch.workflows.provenance import build_provenance, config_dict
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "lesionwatch.log"
+PROVENANCE_NAME = "provenance.json"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options shared by every workflow that writes an output folder.
+
+    Attributes:
+        force: replace an existing output folder (only once the new results are complete).
+        progress: show a progress bar.
+        write_intermediates: also write the working-grid images and registered sequences.
+    """
+
+    force: bool = False
+    progress: bool = True
+    write_intermediates: bool = False
+
+
+def check_output_folder(out_dir: Path, force: bool) -> None:
+    """Refuse an existing, non-empty output folder unless `force`.
+
+    Raises:
+        OutputExistsError: the folder exists and holds files.
+    """
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+        raise OutputExistsError(
+            f"{out_dir}: output folder already exists. Choose another --out, or pass --force to replace it "
+            "(the old results are kept until the new ones are complete)."
+        )
+
+
+def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: bool) -> dict[str, str]:
+    """Write the brain mask (and optionally intermediates) into `folder`; return file name -> space."""
+    outputs: dict[str, str] = {}
+    write_nifti(pre.native_brain_mask, folder / "brain_mask_space-native.nii.gz")
+    outputs["brain_mask_space-native.nii.gz"] = "native FLAIR grid (FLAIR header)"
+    if intermediates:
+        write_nifti(pre.brain_mask, folder / "brain_mask_space-working.nii.gz")
+        outputs["brain_mask_space-working.nii.gz"] = "working grid (1 mm RAS+)"
+        for name, image in pre.channels.items():
+            fname = f"{name}_space-working_desc-normalized.nii.gz"
+            write_nifti(image, folder / fname)
+            outputs[fname] = "working grid (1 mm RAS+)"
+        fname = "flair_space-native_desc-biascorrected.nii.gz"
+        write_nifti(pre.to_native(pre.bias_corrected_flair), folder / fname)
+        outputs[fname] = "native FLAIR grid (FLAIR header)"
+    return outputs
+
+
+def preprocessing_qc(pre: PreprocessedStudy) -> dict[str, object]:
+    """Quality figures kept in provenance: brain volume and registration similarity."""
+    return {
+        "brain_mask_method": pre.brain_mask_method,
+        "brain_volume_ml": round(pre.native_brain_mask.volume_mm3 / 1000.0, 1),
+        "registration": {
+            name: {
+                "mattes_mutual_information": round(r.mutual_information, 4),
+                "normalized_mutual_information": round(r.normalized_mutual_information, 4),
+                "normalized_mutual_information_before": round(r.initial_normalized_mutual_information, 4),
+                "flair_to_sequence_ras": r.flair_to_sequence.round(6).tolist(),
+            }
+            for name, r in pre.registrations.items()
+        },
+    }
+
+
+def run_preprocess(inputs: StudyInputs, out_dir: Path, config: PreprocessingConfig, options: RunOptions) -> Path:
+    """Preprocess one study and write its output folder atomically.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        OutputExistsError: `out_dir` exists and `options.force` is False.
+        LesionwatchError subclasses: bad input (nothing is written then).
+    """
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir, options.force)
+    with staged_directory(out_dir, overwrite=options.force) as stage:
+        handler = add_file_log(stage / LOG_NAME)
+        try:
+            with stage_progress("preprocess", len(STAGES) + 2, options.progress) as bar:
+                bar.stage("read")
+                study = load_study(inputs)
+                pre = preprocess(study, config, on_stage=bar.stage)
+                bar.stage("write")
+                outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
+            provenance = build_provenance(
+                command="preprocess", inputs=inputs.paths(), config=config_dict(config),
+                timings_s=pre.timings_s, outputs=outputs, extra={"qc": preprocessing_qc(pre)},
+            )
+            write_json_atomically(stage / PROVENANCE_NAME, provenance)
+        finally:
+            logging.getLogger("lesionwatch").removeHandler(handler)
+            handler.close()
+    log.info("results in %s", out_dir)
+    return out_dir

@@ -1,0 +1,62 @@
+"""provenance.json: what produced an output folder (versions, resolved config, input hashes, timings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from lesionwatch import __version__
+from lesionwatch.io.study import hash_input
+
+_LIBRARIES = ("numpy", "scipy", "nibabel", "SimpleITK", "torch", "deepbet", "pydicom", "nilearn")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes the results."""
+    out = {"lesionwatch": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (nested) frozen config dataclass."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)  # type: ignore[arg-type]
+
+
+def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str, Any], timings_s: dict[str, float],
+                     outputs: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the provenance record.
+
+    Args:
+        command: the workflow name ("preprocess", "segment"...).
+        inputs: sequence name -> input path (file or DICOM folder); each is hashed with sha256.
+        config: resolved configuration (see `config_dict`).
+        timings_s: seconds per stage.
+        outputs: output file name -> the space it is in.
+        extra: anything else worth keeping (quality figures, model card summary...).
+    """
+    record: dict[str, Any] = {
+        "tool": "lesionwatch",
+        "command": command,
+        "argv": sys.argv,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "platform": platform.platform(),
+        "inputs": {name: {"path": str(Path(p).resolve()), "sha256": hash_input(Path(p))}
+                   for name, p in inputs.items()},
+        "config": config,
+        "timings_s": {**timings_s, "total": round(sum(timings_s.values()), 3)},
+        "outputs": outputs,
+    }
+    if extra:
+        record.update(extra)
+    return record
