@@ -132,8 +132,21 @@ def demo(
     typer.echo(summary)
 
 
+def evaluate(
+    pred: Annotated[Path, typer.Option("--pred", help="Predicted mask (NIfTI).")],
+    truth: Annotated[Path, typer.Option("--truth", help="Truth mask (NIfTI).")],
+    change: Annotated[bool, typer.Option("--change", help="Both masks are change masks (new/enlarging).")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
+) -> None:
+    """Compare a predicted lesion (or change) mask with the truth: Dice, lesion-wise F1, HD95, by size."""
+    from lesionwatch.workflows.evaluate import format_metrics, run_evaluate
+
+    typer.echo(format_metrics(run_evaluate(pred, truth, change=change, json_out=json_out)))
+
+
 def register(app: typer.Typer) -> None:
     """Add every command to `app`."""
     app.command()(preprocess)
     app.command()(synth)
     app.command()(demo)
+    app.command()(evaluate)

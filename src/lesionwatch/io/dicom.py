@@ -113,7 +113,8 @@ def choose_series(series: list[SeriesInfo], *, role: str, selector: str | None, 
         return candidates[0]
     raise DicomSeriesError(
         f"{folder}: {len(series)} image series found and the {role.upper()} cannot be told apart from the rest. "
-        f"Say which one with --{role}-series (UID, series number or part of the description). Series:\n  "
+        f"Say which one with --series {role}=SELECTOR (UID, series number or part of the description). "
+        f"Series:\n  "
         f"{listing}"
     )
 

@@ -33,7 +33,8 @@ class RegistrationConfig:
         transform: "rigid" (6 degrees of freedom, right within one session) or "affine" (12).
         shrink_factors: pyramid levels, coarse to fine.
         smoothing_mm: Gaussian smoothing per pyramid level, in mm.
-        sampling_fraction: fraction of fixed voxels at which the metric is evaluated.
+        sampling_fraction: fraction of fixed voxels at which the metric is evaluated...
+        min_samples: ...but at least this many per pyramid level (coarse levels of small images need it).
         histogram_bins: bins of the Mattes mutual information.
         iterations: optimiser iterations per level.
         seed: seed of the metric sampling.
@@ -44,6 +45,7 @@ class RegistrationConfig:
     shrink_factors: tuple[int, ...] = (4, 2, 1)
     smoothing_mm: tuple[float, ...] = (3.0, 1.5, 0.0)
     sampling_fraction: float = 0.03
+    min_samples: int = 20000
     histogram_bins: int = 48
     iterations: int = 80
     seed: int = 20261123
@@ -139,7 +141,10 @@ def register(moving: Volume, fixed: Volume, config: RegistrationConfig, *,
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(config.sampling_fraction, config.seed)
+    n_voxels = float(np.prod(fixed.shape))
+    per_level = [float(min(1.0, max(config.sampling_fraction, config.min_samples * f ** 3 / n_voxels)))
+                 for f in config.shrink_factors]
+    method.SetMetricSamplingPercentagePerLevel(per_level, config.seed)
     if fixed_mask is not None:
         method.SetMetricFixedMask(to_sitk(fixed_mask))
     method.SetInterpolator(sitk.sitkLinear)
