@@ -5,7 +5,13 @@ import pytest
 
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.preprocessing.reorientation import reorient_to_ras, restore_orientation
-from lesionwatch.preprocessing.resampling import Grid, WorkingGridConfig, resample, restore_native, working_grid
+from lesionwatch.preprocessing.resampling import (
+    Grid,
+    WorkingGridConfig,
+    resample,
+    restore_native,
+    working_grid,
+)
 
 
 def test_reorientation_is_exactly_invertible(blob_volume: Volume) -> None:

@@ -38,7 +38,10 @@ def write_atomically(path: Path, writer: Callable[[Path], None]) -> Path:
 
 def write_text_atomically(path: Path, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
-    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return write_atomically(path, write)
 
 
 def write_json_atomically(path: Path, data: Any) -> Path:

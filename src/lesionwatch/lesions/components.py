@@ -19,7 +19,7 @@ def label_lesions(mask: npt.NDArray[np.bool_] | npt.NDArray[np.integer], connect
         (labels int32 array with 1..n, n).
     """
     binary = np.ascontiguousarray(np.asarray(mask) != 0, dtype=np.uint8)
-    labels, n = cc3d.connected_components(binary, connectivity=connectivity, return_N=True)
+    labels, n = cc3d.connected_components(binary, connectivity=connectivity, return_N=True)  # type: ignore[call-overload]
     return labels.astype(np.int32, copy=False), int(n)
 
 

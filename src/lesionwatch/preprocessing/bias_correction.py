@@ -51,7 +51,7 @@ def correct_bias(image: Volume, mask: LabelVolume, config: BiasCorrectionConfig)
     itk_image = to_sitk(shifted)
     itk_mask = to_sitk(mask.with_array(mask.mask.astype(np.uint8)))
     spacing = np.array(image.spacing_mm)
-    shrink = [max(1, int(round(config.shrink_factor * spacing.min() / s))) for s in spacing]
+    shrink = [max(1, round(config.shrink_factor * spacing.min() / s)) for s in spacing]
     small = sitk.Shrink(itk_image, shrink)
     small_mask = sitk.Shrink(itk_mask, shrink)
     n4 = sitk.N4BiasFieldCorrectionImageFilter()

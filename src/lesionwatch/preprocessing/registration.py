@@ -73,7 +73,7 @@ class RegistrationResult:
 
 def field_of_view_overlap(fixed: Volume, moving: Volume) -> float:
     """Fraction of `fixed`'s voxels whose world position lies inside `moving`'s field of view."""
-    step = max(1, int(round(max(fixed.shape) / 48)))
+    step = max(1, round(max(fixed.shape) / 48))
     idx = np.stack(np.meshgrid(*(np.arange(0, n, step) for n in fixed.shape), indexing="ij"), -1).reshape(-1, 3)
     world = idx @ fixed.affine[:3, :3].T + fixed.affine[:3, 3]
     vox = (world - moving.affine[:3, 3]) @ np.linalg.inv(moving.affine[:3, :3]).T

@@ -43,7 +43,7 @@ def restore_orientation(image: ImageT, reference: Volume | LabelVolume) -> Image
     array = nib.orientations.apply_orientation(image.array, back)
     if array.shape != reference.shape:
         raise ValueError(f"cannot restore orientation: shape {array.shape} is not {reference.shape}")
-    expected = reorient_to_ras(reference)
-    if not np.allclose(expected.affine, image.affine, atol=1e-4):
+    expected_affine = reference.affine @ nib.orientations.inv_ornt_aff(ornt, reference.shape)
+    if not np.allclose(expected_affine, image.affine, atol=1e-4):
         raise ValueError("cannot restore orientation: the image is not on the reference's RAS grid")
     return type(image)(np.ascontiguousarray(array), reference.affine, reference.header)

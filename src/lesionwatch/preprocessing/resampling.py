@@ -78,7 +78,7 @@ def working_grid(brain_mask: LabelVolume, config: WorkingGridConfig) -> Grid:
 
 def _source_coordinates(
     target: Grid, source_affine: npt.NDArray[np.float64], world_transform: npt.NDArray[np.float64] | None
-) -> npt.NDArray[np.float64]:
+) -> npt.NDArray[np.float32]:
     """Voxel coordinates in the source for every target voxel, shape (3, i, j, k)."""
     vox_to_vox = np.linalg.inv(source_affine)
     if world_transform is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -78,7 +79,7 @@ def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
         spacing_mm: voxel size; 1.0 is the template's own, 3.0 gives about 66x78x63 voxels.
     """
     folder = _template_dir()
-    images = {k: nib.load(str(folder / f)) for k, f in _TEMPLATE_FILES.items()}
+    images: dict[str, Any] = {k: nib.load(str(folder / f)) for k, f in _TEMPLATE_FILES.items()}
     affine = np.asarray(images["t1"].affine, dtype=np.float64)
     raw = {k: np.asarray(img.get_fdata(dtype=np.float32)) / 255.0 for k, img in images.items()}
     brain1 = ndimage.binary_fill_holes(raw["t1"] > 0.02)
@@ -97,7 +98,7 @@ def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
             if size > 2000 and np.linalg.norm((np.array(com) - centre)[:2]) < 30:
                 ventricles |= labels == lab
     # Infratentorial: below the tentorium, approximated in MNI space by z < -20 mm behind y < -25 mm or z < -35.
-    ii, jj, kk = np.meshgrid(*(np.arange(n_) for n_ in brain1.shape), indexing="ij")
+    _, jj, kk = np.meshgrid(*(np.arange(n_) for n_ in brain1.shape), indexing="ij", sparse=True)
     y = affine[1, 1] * jj + affine[1, 3]
     z = affine[2, 2] * kk + affine[2, 3]
     infra = brain1 & (((z < -18) & (y < -30)) | (z < -38))

@@ -209,14 +209,13 @@ def _rigid(rng: np.random.Generator, max_deg: float, max_mm: float, centre: npt.
     return m
 
 
-def _acquisition_grid(rng: np.random.Generator, head: Grid, config: SynthConfig) -> tuple[Grid, float]:
+def _acquisition_grid(rng: np.random.Generator, head: Grid, config: SynthConfig) -> Grid:
     """The scanner's grid: axis-aligned, 3D isotropic or 2D axial slices with a random slice offset."""
     corners = np.array([[i, j, k] for i in (0, head.shape[0] - 1) for j in (0, head.shape[1] - 1)
                         for k in (0, head.shape[2] - 1)], float) @ head.affine[:3, :3].T + head.affine[:3, 3]
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     if config.slice_thickness_mm is None:
         spacing = np.full(3, config.spacing_mm)
-        thickness = config.spacing_mm
     else:
         thickness = float(rng.uniform(*config.slice_thickness_mm))
         spacing = np.array([config.in_plane_mm, config.in_plane_mm, thickness])
@@ -224,7 +223,7 @@ def _acquisition_grid(rng: np.random.Generator, head: Grid, config: SynthConfig)
     shape = np.ceil((hi - lo) / spacing).astype(int) + 1
     affine = np.diag([*spacing, 1.0])
     affine[:3, 3] = lo + offset - spacing / 2
-    return Grid((int(shape[0]), int(shape[1]), int(shape[2])), affine), thickness
+    return Grid((int(shape[0]), int(shape[1]), int(shape[2])), affine)
 
 
 def _bias_field(rng: np.random.Generator, shape: tuple[int, int, int], strength: float
@@ -243,11 +242,11 @@ def _bias_field(rng: np.random.Generator, shape: tuple[int, int, int], strength:
 def _acquire(rng: np.random.Generator, images: dict[str, npt.NDArray[np.float32]], labels: LabelVolume,
              head: Grid, config: SynthConfig, pose: npt.NDArray[np.float64], scale: float
              ) -> tuple[dict[str, Volume], LabelVolume]:
-    grid, thickness = _acquisition_grid(rng, head, config)
+    grid = _acquisition_grid(rng, head, config)
     s = config.spacing_mm
     # Slice profile: blur along z by the slice thickness, in-plane by the in-plane resolution.
     sigma = [max(0.0, (grid.spacing_mm[a] - s) / 2.355 / s) for a in range(3)]
-    inverse_pose = np.linalg.inv(pose)
+    inverse_pose = np.asarray(np.linalg.inv(pose), dtype=np.float64)
     bias = _bias_field(rng, grid.shape, config.bias)
     out: dict[str, Volume] = {}
     for seq, arr in images.items():

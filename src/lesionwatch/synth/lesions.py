@@ -43,7 +43,7 @@ class LesionShapeLibrary:
 
 @functools.lru_cache(maxsize=512)
 def _load_shape(path: Path, spacing_mm: float) -> npt.NDArray[np.bool_]:
-    data = np.asarray(nib.load(str(path)).dataobj) > 0.5
+    data = np.asarray(nib.load(str(path)).dataobj) > 0.5  # type: ignore[attr-defined]
     idx = np.argwhere(data)
     lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
     crop = data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(np.float32)
