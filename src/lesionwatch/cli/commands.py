@@ -98,6 +98,35 @@ def preprocess(
     typer.echo(f"brain mask and provenance written to {out_dir}")
 
 
+def segment(
+    out: OutOpt,
+    flair: FlairOpt = None,
+    t1: T1Opt = None,
+    t2: T2Opt = None,
+    pd: PdOpt = None,
+    bids: BidsOpt = None,
+    series: SeriesOpt = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0,
+                                             help="Sensitivity: lesion probability cut-off.")] = 0.5,
+    min_lesion_volume_mm3: Annotated[float, typer.Option("--min-lesion-volume-mm3", min=0.0,
+                                                         help="Drop lesions smaller than this.")] = 5.0,
+    brain_extraction: BrainOpt = "auto",
+    registration: RegOpt = _D_REG.transform,
+    bias_correction: BiasOpt = True,
+    intermediates: Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")] = False,
+) -> None:
+    """Segment lesions in one study (classical FLAIR baseline until the trained model lands)."""
+    from lesionwatch.workflows.preprocess import RunOptions
+    from lesionwatch.workflows.segment import MASK_NAME, SegmentationConfig, run_segment
+
+    inputs = study_inputs(flair, t1, t2, pd, bids, series)
+    pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
+    seg = SegmentationConfig(threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3)
+    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
+    out_dir = run_segment(inputs, out, pre, seg, options)
+    typer.echo(f"lesion mask: {out_dir / MASK_NAME}")
+
+
 def synth(
     out: OutOpt,
     timepoints: Annotated[int, typer.Option("--timepoints", min=1, max=10, help="Number of sessions.")] = 1,
@@ -147,6 +176,7 @@ def evaluate(
 def register(app: typer.Typer) -> None:
     """Add every command to `app`."""
     app.command()(preprocess)
+    app.command()(segment)
     app.command()(synth)
     app.command()(demo)
     app.command()(evaluate)

@@ -1,0 +1,7 @@
+"""`python -m lesionwatch` runs the command line."""
+
+import sys
+
+from lesionwatch.cli.main import main
+
+sys.exit(main())
