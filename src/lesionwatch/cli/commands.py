@@ -16,6 +16,7 @@ from lesionwatch.preprocessing.registration import RegistrationConfig
 from lesionwatch.preprocessing.resampling import WorkingGridConfig
 from lesionwatch.preprocessing.skull_stripping import SkullStrippingConfig
 from lesionwatch.synth import FollowupConfig, SynthConfig
+from lesionwatch.training.data import LabelledCase
 
 _D_REG = RegistrationConfig()
 _D_GRID = WorkingGridConfig()
@@ -106,22 +107,26 @@ def segment(
     pd: PdOpt = None,
     bids: BidsOpt = None,
     series: SeriesOpt = None,
-    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0,
-                                             help="Sensitivity: lesion probability cut-off.")] = 0.5,
-    min_lesion_volume_mm3: Annotated[float, typer.Option("--min-lesion-volume-mm3", min=0.0,
-                                                         help="Drop lesions smaller than this.")] = 5.0,
+    model: Annotated[str, typer.Option("--model", help="Installed model name or model folder.")] = "default",
+    method: Annotated[str, typer.Option("--method", help="model (trained network) or classical (baseline).")] = "model",
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Sensitivity: probability cut-off (default: the model card's).")] = None,
+    min_lesion_volume_mm3: Annotated[float | None, typer.Option(
+        "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
+    tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
     intermediates: Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")] = False,
 ) -> None:
-    """Segment lesions in one study (classical FLAIR baseline until the trained model lands)."""
+    """Segment MS lesions in one study; writes probability and mask in the native FLAIR grid."""
     from lesionwatch.workflows.preprocess import RunOptions
     from lesionwatch.workflows.segment import MASK_NAME, SegmentationConfig, run_segment
 
     inputs = study_inputs(flair, t1, t2, pd, bids, series)
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
-    seg = SegmentationConfig(threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3)
+    seg = SegmentationConfig(method=method, model=model, threshold=threshold,
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
     out_dir = run_segment(inputs, out, pre, seg, options)
     typer.echo(f"lesion mask: {out_dir / MASK_NAME}")
@@ -173,6 +178,129 @@ def evaluate(
     typer.echo(format_metrics(run_evaluate(pred, truth, change=change, json_out=json_out)))
 
 
+def _tags(value: str) -> tuple[str, ...]:
+    return tuple(t.strip().lower() for t in value.split(",") if t.strip())
+
+
+def _find_cases(data: list[Path], flair_tag: str, t1_tag: str, mask_tag: str) -> list[LabelledCase]:
+    from lesionwatch.errors import InputFileNotFoundError
+    from lesionwatch.training.data import find_bids_cases, find_tagged_cases
+
+    cases: list[LabelledCase] = []
+    for root in data:
+        if not root.is_dir():
+            raise InputFileNotFoundError(f"{root}: training data folder not found.")
+        if (root / "dataset_description.json").is_file() or list(root.glob("sub-*")):
+            cases += find_bids_cases(root)
+        else:
+            cases += find_tagged_cases(root, flair_tags=_tags(flair_tag), t1_tags=_tags(t1_tag),
+                                       mask_tags=_tags(mask_tag))
+    return cases
+
+
+DataArg = Annotated[list[Path], typer.Argument(help="BIDS dataset(s) or folder(s) of subjects with tagged files.")]
+FlairTag = Annotated[str, typer.Option("--flair-tag", help="Comma list of FLAIR file tags.")]
+T1Tag = Annotated[str, typer.Option("--t1-tag", help="Comma list of T1 file tags.")]
+MaskTag = Annotated[str, typer.Option("--mask-tag", help="Comma list of lesion-mask file tags.")]
+ValOpt = Annotated[list[str] | None, typer.Option("--val-patients", help="Patients kept for validation.")]
+ExclOpt = Annotated[list[str] | None, typer.Option("--exclude-patients", help="Patients left out entirely (test).")]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Folder caching preprocessed cases.")]
+
+
+def train(
+    data: DataArg,
+    out: OutOpt,
+    flair_tag: FlairTag = "flair",
+    t1_tag: T1Tag = "t1",
+    mask_tag: MaskTag = "mask",
+    val_patients: ValOpt = None,
+    exclude_patients: ExclOpt = None,
+    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 3000,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", help="Wall-clock budget.")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    name: Annotated[str, typer.Option("--name", help="Model name for its card.")] = "lesionwatch-unet",
+    features: Annotated[str, typer.Option("--features", help="U-Net feature counts per level.")] = "12,24,48,96",
+    cache: CacheOpt = None,
+) -> None:
+    """Train a lesion segmentation model; rerun the same command to resume after an interruption."""
+    from lesionwatch.training.trainer import TrainingConfig
+    from lesionwatch.workflows.train import run_train
+
+    excluded = set(exclude_patients or [])
+    cases = [c for c in _find_cases(data, flair_tag, t1_tag, mask_tag)
+             if c.patient not in excluded and c.patient.split("/")[-1] not in excluded]
+    try:
+        feats = tuple(int(f) for f in features.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--features {features!r}: expected comma-separated integers such as 12,24,48,96") from exc
+    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats)
+    run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
+              force=STATE.force, progress=STATE.progress, data_description=", ".join(str(d) for d in data))
+    typer.echo(f"model written to {out}")
+
+
+def finetune(
+    data: DataArg,
+    out: OutOpt,
+    from_model: Annotated[str, typer.Option("--from", help="Model to start from (name or folder).")] = "default",
+    flair_tag: FlairTag = "flair",
+    t1_tag: T1Tag = "t1",
+    mask_tag: MaskTag = "mask",
+    val_patients: ValOpt = None,
+    exclude_patients: ExclOpt = None,
+    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 400,
+    max_minutes: Annotated[float, typer.Option("--max-minutes")] = 25.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    cache: CacheOpt = None,
+) -> None:
+    """Adapt a trained model to a site's own labelled scans (one to a few), in minutes on a CPU."""
+    from lesionwatch.models.card import resolve_model_dir
+    from lesionwatch.training.trainer import TrainingConfig
+    from lesionwatch.workflows.train import run_train
+
+    excluded = set(exclude_patients or [])
+    cases = [c for c in _find_cases(data, flair_tag, t1_tag, mask_tag)
+             if c.patient not in excluded and c.patient.split("/")[-1] not in excluded]
+    base = resolve_model_dir(from_model)
+    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, learning_rate=3e-4,
+                            validate_every=50, patience=4)
+    run_train(cases, out, config, name=f"{base.name}-finetuned", validation_patients=tuple(val_patients or ()),
+              init_model=base, cache_dir=cache, force=STATE.force, progress=STATE.progress,
+              data_description=", ".join(str(d) for d in data))
+    typer.echo(f"fine-tuned model written to {out}")
+
+
+models_app = typer.Typer(help="List and inspect installed models.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the models installed with lesionwatch."""
+    from lesionwatch.models.card import list_installed_models, read_card
+
+    folders = list_installed_models()
+    if not folders:
+        typer.echo("no models installed")
+    for folder in folders:
+        card = read_card(folder)
+        dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
+        typer.echo(f"{folder.name:<12} {card.name} {card.version}  inputs {','.join(card.inputs)}  "
+                   f"threshold {card.threshold}  validation Dice {dice}")
+
+
+@models_app.command("show")
+def models_show(name: Annotated[str, typer.Argument(help="Installed model name or model folder.")] = "default"
+                ) -> None:
+    """Print a model's card (JSON)."""
+    import json
+
+    from lesionwatch.models.card import read_card, resolve_model_dir
+
+    folder = resolve_model_dir(name)
+    typer.echo(f"# {folder}")
+    typer.echo(json.dumps(read_card(folder).as_dict(), indent=2))
+
+
 def register(app: typer.Typer) -> None:
     """Add every command to `app`."""
     app.command()(preprocess)
@@ -180,3 +308,6 @@ def register(app: typer.Typer) -> None:
     app.command()(synth)
     app.command()(demo)
     app.command()(evaluate)
+    app.command()(train)
+    app.command()(finetune)
+    app.add_typer(models_app, name="models")

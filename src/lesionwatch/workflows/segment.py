@@ -6,16 +6,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from lesionwatch.errors import ConfigError
 from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
+from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
 from lesionwatch.io.atomic import staged_directory, write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
+from lesionwatch.io.volume import Volume
 from lesionwatch.lesions.components import label_lesions, remove_small_lesions
 from lesionwatch.logging import add_file_log
-from lesionwatch.preprocessing.pipeline import STAGES, PreprocessingConfig, preprocess
+from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
+from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
     LOG_NAME,
     PROVENANCE_NAME,
@@ -38,16 +43,62 @@ class SegmentationConfig:
     """How lesions are segmented.
 
     Attributes:
-        method: "classical" (FLAIR hyperintensity baseline; the only method until the trained model lands).
-        threshold: probability at or above which a native voxel is lesion (the sensitivity control).
-        min_lesion_volume_mm3: connected lesions smaller than this are dropped.
+        method: "model" (a trained network, the default) or "classical" (the FLAIR-threshold baseline).
+        model: installed model name or model folder, for method "model".
+        threshold: probability at or above which a native voxel is lesion (the sensitivity control);
+            None takes the model card's value (chosen on validation data), 0.5 for the classical method.
+        min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
+        flip_tta: average with the prediction on the left-right mirrored image.
         classical: settings of the classical method.
     """
 
-    method: str = "classical"
-    threshold: float = 0.5
-    min_lesion_volume_mm3: float = 5.0
+    method: str = "model"
+    model: str = "default"
+    threshold: float | None = None
+    min_lesion_volume_mm3: float | None = None
+    flip_tta: bool = False
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
+
+
+@dataclass(frozen=True)
+class LesionScorer:
+    """A loaded segmenter: the network and its card, or the classical method."""
+
+    name: str
+    version: str
+    threshold: float
+    min_lesion_volume_mm3: float
+    net: Any = None
+    card: ModelCard | None = None
+    sha256: str | None = None
+
+
+def load_scorer(config: SegmentationConfig) -> LesionScorer:
+    """Load the model named in `config` (verifying its sha256), or set up the classical method."""
+    if config.method == "classical":
+        return LesionScorer("classical-flair-threshold", "1", config.threshold if config.threshold is not None else 0.5,
+                            config.min_lesion_volume_mm3 if config.min_lesion_volume_mm3 is not None else 5.0)
+    if config.method != "model":
+        raise ConfigError(f"segmentation method {config.method!r}: expected model or classical")
+    configure_threads()
+    net, card = load_model(resolve_model_dir(config.model), choose_device())
+    return LesionScorer(card.name, card.version,
+                        config.threshold if config.threshold is not None else card.threshold,
+                        config.min_lesion_volume_mm3 if config.min_lesion_volume_mm3 is not None
+                        else card.min_lesion_volume_mm3, net, card, card.weights_sha256)
+
+
+def score_lesions(pre: PreprocessedStudy, scorer: LesionScorer, config: SegmentationConfig) -> Volume:
+    """Lesion probability on the working grid."""
+    if scorer.net is None or scorer.card is None:
+        return flair_hyperintensity_score(pre.channels, pre.brain_mask, config.classical)
+    shape = pre.brain_mask.shape
+    channels = np.stack([pre.channels[n].array if n in pre.channels else np.zeros(shape, np.float32)
+                         for n in scorer.card.inputs])
+    device = next(scorer.net.parameters()).device.type
+    prob = predict_probability(scorer.net, channels, scorer.card.patch_size, flip_tta=config.flip_tta,
+                               device=device)
+    return pre.channels["flair"].with_array(np.where(pre.brain_mask.mask, prob, 0.0))
 
 
 def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: PreprocessingConfig,
@@ -55,6 +106,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     """Segment one study and write its output folder atomically; return the folder."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
+    scorer = load_scorer(segmentation)
     with staged_directory(out_dir, overwrite=options.force) as stage:
         handler = add_file_log(stage / LOG_NAME)
         try:
@@ -64,10 +116,10 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
                 pre = preprocess(study, preprocessing, on_stage=bar.stage)
                 bar.stage("segment")
                 start = time.perf_counter()
-                score = flair_hyperintensity_score(pre.channels, pre.brain_mask, segmentation.classical)
+                score = score_lesions(pre, scorer, segmentation)
                 native_prob = pre.to_native(score)
-                mask = pre.native_labels_from_probability(score, segmentation.threshold)
-                kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, segmentation.min_lesion_volume_mm3)
+                mask = pre.native_labels_from_probability(score, scorer.threshold)
+                kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
                 mask = mask.with_array(kept.astype(np.uint8))
                 timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
                 bar.stage("write")
@@ -84,7 +136,9 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
                 config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
                 timings_s=timings, outputs=outputs,
                 extra={"qc": preprocessing_qc(pre), "summary": summary,
-                       "model": {"name": "classical-flair-threshold", "version": "1"}},
+                       "model": {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
+                                 "threshold": scorer.threshold,
+                                 "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}},
             )
             write_json_atomically(stage / PROVENANCE_NAME, provenance)
         finally:

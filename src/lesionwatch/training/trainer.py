@@ -1,0 +1,133 @@
+"""The training loop: patches from prepared cases, Dice + BCE, Adam with a cosine schedule, validation on whole
+volumes with early stopping, and checkpoints that resume exactly after an interruption.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesionwatch.inference.sliding_window import predict_probability
+from lesionwatch.lesions.metrics import dice_score
+from lesionwatch.training.augmentation import AugmentationConfig, lesion_shape_bank, sample_patch
+from lesionwatch.training.data import PreparedCase
+from lesionwatch.training.losses import dice_bce_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Recipe of a training run.
+
+    Attributes:
+        features: U-Net feature counts per level.
+        iterations: most optimiser steps.
+        batch_size: patches per step.
+        learning_rate: initial Adam learning rate (cosine decay to 5% of it).
+        validate_every: steps between validations (and checkpoints).
+        patience: validations without improvement before stopping early.
+        max_minutes: wall-clock budget; training stops (keeping the best model) when it is spent.
+        seed: fixes sampling, augmentation and initialisation.
+        augmentation: see AugmentationConfig.
+    """
+
+    features: tuple[int, ...] = (12, 24, 48, 96)
+    iterations: int = 3000
+    batch_size: int = 2
+    learning_rate: float = 2e-3
+    validate_every: int = 250
+    patience: int = 5
+    max_minutes: float = 60.0
+    seed: int = 0
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+
+
+@dataclass
+class TrainingState:
+    iteration: int = 0
+    best_dice: float = -1.0
+    best_iteration: int = 0
+    bad_validations: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def validate(net: Any, cases: list[PreparedCase], patch: tuple[int, int, int], device: str,
+             thresholds: tuple[float, ...] = (0.5,)) -> dict[float, float]:
+    """Mean Dice of whole-volume predictions over `cases`, per threshold."""
+    net.eval()
+    scores: dict[float, list[float]] = {t: [] for t in thresholds}
+    for case in cases:
+        prob = predict_probability(net, case.channels, patch, device=device)
+        prob = np.where(case.brain, prob, 0.0)
+        for t in thresholds:
+            scores[t].append(dice_score(prob >= t, case.label > 0))
+    net.train()
+    return {t: float(np.mean(v)) for t, v in scores.items()}
+
+
+def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCase], config: TrainingConfig, *,
+          checkpoint: Path, device: str = "cpu", on_step: Callable[[TrainingState, float], None] | None = None
+          ) -> tuple[dict[str, Any], TrainingState]:
+    """Train `net`; resume from `checkpoint` when it exists. Returns (best state dict, final state)."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.iterations,
+                                                       eta_min=0.05 * config.learning_rate)
+    state = TrainingState()
+    best: dict[str, Any] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        best = saved["best"]
+        state = TrainingState(**saved["state"])
+        rng = np.random.default_rng(config.seed + state.iteration)
+        log.info("resumed from %s at iteration %d (best Dice %.3f)", checkpoint, state.iteration, state.best_dice)
+    shapes = lesion_shape_bank(train_cases)
+    net.to(device).train()
+    start = time.monotonic()
+    patch = config.augmentation.patch_size
+    val_patch = (max(patch[0], 96), max(patch[1], 96), max(patch[2], 96))
+    while state.iteration < config.iterations:
+        batch = [sample_patch(train_cases[int(rng.integers(len(train_cases)))], rng, config.augmentation, shapes)
+                 for _ in range(config.batch_size)]
+        x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
+        y = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
+        loss = dice_bce_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        state.iteration += 1
+        if on_step is not None:
+            on_step(state, float(loss.detach()))
+        out_of_time = (time.monotonic() - start) / 60 > config.max_minutes
+        if state.iteration % config.validate_every == 0 or state.iteration == config.iterations or out_of_time:
+            dice = validate(net, val_cases, val_patch, device)[0.5] if val_cases else -float(loss)
+            state.history.append({"iteration": state.iteration, "loss": float(loss), "val_dice": dice})
+            if dice > state.best_dice:
+                state.best_dice, state.best_iteration, state.bad_validations = dice, state.iteration, 0
+                best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            else:
+                state.bad_validations += 1
+            log.info("iteration %d: loss %.3f, validation Dice %.3f (best %.3f at %d)", state.iteration, float(loss),
+                     dice, state.best_dice, state.best_iteration)
+            tmp = checkpoint.with_suffix(".tmp")
+            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                        "best": best, "state": state.__dict__}, tmp)
+            tmp.replace(checkpoint)
+            if state.bad_validations >= config.patience or out_of_time:
+                log.info("stopping: %s", "no improvement" if not out_of_time else "time budget spent")
+                break
+    return best, state

@@ -1,0 +1,135 @@
+"""The train and finetune workflows: find labelled cases, preprocess them (cached), split by patient, train with
+checkpoints, choose the threshold on validation, and write a self-describing model folder.
+
+Model folder: `model_card.json`, `weights.pt`, `checkpoint.pt` (to resume), `training_log.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from lesionwatch import __version__
+from lesionwatch.errors import ConfigError, OutputExistsError
+from lesionwatch.io.atomic import write_atomically, write_json_atomically
+from lesionwatch.io.nifti import read_labels
+from lesionwatch.io.study import StudyInputs, hash_input, load_study
+from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, sha256_file
+from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
+from lesionwatch.preprocessing.resampling import resample_probability_as_labels
+from lesionwatch.training.data import LabelledCase, PreparedCase, split_by_patient
+from lesionwatch.training.trainer import TrainingConfig, train, validate
+from lesionwatch.workflows.provenance import config_dict
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("flair", "t1")
+
+
+def prepare_case(case: LabelledCase, config: PreprocessingConfig, cache_dir: Path | None) -> PreparedCase:
+    """Preprocess a labelled case onto the working grid; cached by input hashes and config."""
+    key_src = json.dumps([hash_input(case.flair), hash_input(case.t1) if case.t1 else None, hash_input(case.mask),
+                          config_dict(config), __version__], sort_keys=True, default=str)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    cached = cache_dir / f"{key}.npz" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        data = np.load(cached)
+        return PreparedCase(case.name, case.patient, data["channels"], data["label"], data["brain"])
+    pre = preprocess(load_study(StudyInputs(flair=case.flair, t1=case.t1)), config)
+    mask = read_labels(case.mask)
+    from lesionwatch.io.volume import Volume
+
+    label = resample_probability_as_labels(Volume(mask.mask.astype(np.float32), mask.affine), pre.grid, 0.5)
+    shape = pre.brain_mask.shape
+    channels = np.stack([pre.channels[name].array if name in pre.channels else np.zeros(shape, np.float32)
+                         for name in INPUTS])
+    prepared = PreparedCase(case.name, case.patient, channels.astype(np.float32), label.array.astype(np.uint8),
+                            pre.brain_mask.mask)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(cached, lambda tmp: np.savez_compressed(tmp, channels=prepared.channels,
+                                                                 label=prepared.label, brain=prepared.brain))
+    return prepared
+
+
+def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, *, name: str,
+              validation_patients: tuple[str, ...] = (), init_model: Path | None = None,
+              preprocessing: PreprocessingConfig | None = None, cache_dir: Path | None = None,
+              force: bool = False, progress: bool = True, data_description: str = "") -> Path:
+    """Train (or fine-tune from `init_model`) and write a model folder; resumes from its checkpoint."""
+    import torch
+
+    from lesionwatch.inference.sliding_window import choose_device
+    from lesionwatch.models.unet import UNet3D
+
+    out_dir = Path(out_dir)
+    if (out_dir / CARD_NAME).is_file() and not force:
+        raise OutputExistsError(f"{out_dir}: already holds a trained model; pass --force to train again.")
+    if not cases:
+        raise ConfigError("no labelled cases found: check the data folder and the --*-tag options")
+    preprocessing = preprocessing or PreprocessingConfig()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = out_dir / "checkpoint.pt"
+    if force and (out_dir / CARD_NAME).is_file():
+        checkpoint.unlink(missing_ok=True)
+    train_set, val_set = split_by_patient(cases, validation_patients=validation_patients, seed=config.seed)
+    if not train_set:
+        raise ConfigError("every case fell in the validation split; name fewer --val-patients")
+    log.info("%d training cases (%s), %d validation cases (%s)", len(train_set),
+             ", ".join(sorted({c.patient for c in train_set})), len(val_set),
+             ", ".join(sorted({c.patient for c in val_set})) or "none")
+    start = time.monotonic()
+    prepared_train = [prepare_case(c, preprocessing, cache_dir) for c in train_set]
+    prepared_val = [prepare_case(c, preprocessing, cache_dir) for c in val_set]
+    device = choose_device()
+    if init_model is not None:
+        net, base_card = load_model(init_model, device)
+        features = tuple(base_card.architecture_args["features"])
+        net.train()
+    else:
+        net, base_card = UNet3D(len(INPUTS), config.features), None
+        features = config.features
+
+    def report(state: object, loss: float) -> None:
+        it = getattr(state, "iteration", 0)
+        if progress and it % 10 == 0:
+            print(f"\riteration {it}/{config.iterations}  loss {loss:.3f}", end="", file=sys.stderr, flush=True)
+
+    best, state = train(net, prepared_train, prepared_val, config, checkpoint=checkpoint, device=device,
+                        on_step=report)
+    if progress:
+        print(file=sys.stderr)
+    net.load_state_dict(best)
+    thresholds = (0.3, 0.4, 0.5, 0.6, 0.7)
+    val_scores = validate(net, prepared_val, (96, 96, 96), device, thresholds) if prepared_val else {}
+    threshold = max(val_scores, key=lambda t: val_scores[t]) if val_scores else 0.5
+    weights = out_dir / WEIGHTS_NAME
+    write_atomically(weights, lambda tmp: torch.save({k: v.cpu() for k, v in best.items()}, tmp))
+    card = ModelCard(
+        name=name, version=__version__, inputs=INPUTS, spacing_mm=preprocessing.working_grid.spacing_mm,
+        architecture="UNet3D", architecture_args={"in_channels": len(INPUTS), "features": list(features)},
+        weights_sha256=sha256_file(weights), threshold=threshold,
+        min_lesion_volume_mm3=base_card.min_lesion_volume_mm3 if base_card else 5.0,
+        training={
+            "command": " ".join(sys.argv), "recipe": asdict(replace(config)), "data": data_description,
+            "fine_tuned_from": base_card.name if base_card else None,
+            "train_cases": [c.name for c in train_set], "validation_cases": [c.name for c in val_set],
+            "train_patients": sorted({c.patient for c in train_set}),
+            "validation_patients": sorted({c.patient for c in val_set}),
+            "iterations": state.iteration, "best_iteration": state.best_iteration,
+            "minutes": round((time.monotonic() - start) / 60, 1), "device": device,
+        },
+        metrics={"validation_dice_by_threshold": {str(k): round(v, 4) for k, v in val_scores.items()}},
+    )
+    write_json_atomically(out_dir / "training_log.json", {"history": state.history})
+    write_json_atomically(out_dir / CARD_NAME, card.as_dict())
+    log.info("model written to %s (validation Dice %.3f at threshold %.1f)", out_dir,
+             val_scores.get(threshold, float("nan")), threshold)
+    return out_dir
