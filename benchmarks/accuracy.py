@@ -43,13 +43,13 @@ def labelled_cases(data: Path) -> list[Case]:
         p, t = tp_dir.parent.name, tp_dir.name
         flair, t1, mask = (tp_dir / f"{p}_{t}_{s}.nii.gz" for s in ("FLAIR", "T1", "MASK"))
         if flair.is_file() and mask.is_file():
-            cases.append(Case(f"mslesseg_{p}_{t}", p, flair, t1 if t1.is_file() else None, mask))
+            cases.append(Case(f"mslesseg_{p}_{t}", f"mslesseg/{p}", flair, t1 if t1.is_file() else None, mask))
     for folder in sorted((data / "lesjak_cross").glob("patient*")):
         flair = next(iter(folder.glob("FLAIR*.nii.gz")), None)
         t1 = next(iter(folder.glob("T1_*.nii.gz")), None)
         truth = next(iter(folder.glob("GOLD_STANDARD*.nii.gz")), None)
         if flair and truth:
-            cases.append(Case(f"lesjak_{folder.name}", f"lesjak_{folder.name}", flair, t1, truth))
+            cases.append(Case(f"lesjak_{folder.name}", f"lesjak_cross/{folder.name}", flair, t1, truth))
     return cases
 
 
@@ -68,6 +68,39 @@ def run_case(case: Case, out: Path, extra: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+def split_roles(model: str) -> dict[str, str]:
+    """Patient -> its role for the model (train, validation), from the model card; others are unseen."""
+    from lesionwatch.models.card import read_card, resolve_model_dir
+
+    training = read_card(resolve_model_dir(model)).training
+    roles = {p: "train" for p in training.get("train_patients", [])}
+    roles.update({p: "validation" for p in training.get("validation_patients", [])})
+    return roles
+
+
+def _row(r: dict[str, object], label: str) -> str:
+    def f(key: str, scale: float = 1.0, fmt: str = ".3f") -> str:
+        value = r.get(key)
+        return format(float(value) / scale, fmt) if isinstance(value, int | float) else ""
+
+    return (f"| {label} | {r.get('role', '')} | {f('dice')} | {f('lesion_f1')} | {f('lesion_tpr')} | "
+            f"{f('lesion_fpr')} | {r.get('truth_lesions', '')} | {r.get('predicted_lesions', '')} | "
+            f"{f('small_tpr')} | {f('truth_volume_mm3', 1000, '.1f')} | {f('predicted_volume_mm3', 1000, '.1f')} | "
+            f"{f('seconds', 1, '.0f')} | {f('peak_mb', 1, '.0f')} |")
+
+
+def format_table(rows: list[dict[str, object]]) -> str:
+    """Markdown table: one row per case, then the mean over all cases and over unseen (test) cases."""
+    head = ["| case | role | Dice | lesion F1 | lesion TPR | lesion FPR | truth lesions | pred lesions | "
+            "small TPR | truth ml | pred ml | s | peak MB |", "|---" * 13 + "|"]
+    lines = head + [_row(r, str(r["case"])) for r in rows]
+    lines.append(_row(dict(mean_metrics(rows, KEYS)), "**mean, all**"))
+    unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
+    if unseen and len(unseen) < len(rows):
+        lines.append(_row(dict(mean_metrics(unseen, KEYS)), "**mean, unseen**"))
+    return "\n".join(lines)
+
+
 KEYS = ("dice", "lesion_f1", "lesion_tpr", "lesion_fpr", "precision", "recall", "truth_volume_mm3",
         "predicted_volume_mm3", "small_tpr", "seconds", "peak_mb")
 
@@ -76,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/accuracy"))
     parser.add_argument("--cases", nargs="*", help="Only these case names.")
+    parser.add_argument("--methods", nargs="+", default=["model", "classical"], choices=["model", "classical"])
+    parser.add_argument("--model", default="default", help="Model name or folder for method 'model'.")
     parser.add_argument("extra", nargs="*", help="Extra arguments for `lesionwatch segment` (after --).")
     args = parser.parse_args(argv)
     data = shared_data_dir()
@@ -83,32 +118,27 @@ def main(argv: list[str] | None = None) -> int:
         print("../shared/data is absent: nothing to benchmark")
         return 0
     cases = [c for c in labelled_cases(data) if not args.cases or c.name in args.cases]
-    rows = []
-    for case in cases:
-        wall, peak = run_case(case, args.out / case.name, args.extra)
-        metrics = evaluate_segmentation(read_labels(args.out / case.name / "lesion_mask_space-native.nii.gz"),
-                                        read_labels(case.truth))
-        row = {"case": case.name, "patient": case.patient, **metrics.as_dict(),
-               "small_tpr": metrics.by_size["small_lt10"].tpr, "seconds": wall, "peak_mb": peak}
-        rows.append(row)
-        print(f"{case.name}: Dice {metrics.dice:.3f}  lesion F1 {metrics.lesion_f1:.3f}  {wall:.0f} s", flush=True)
-    means = mean_metrics(rows, KEYS)
-    lines = ["| case | Dice | lesion F1 | lesion TPR | lesion FPR | truth lesions | pred lesions | "
-             "small TPR | truth ml | pred ml | s | peak MB |", "|---" * 12 + "|"]
-    for r in rows:
-        lines.append(f"| {r['case']} | {r['dice']:.3f} | {r['lesion_f1']:.3f} | {r['lesion_tpr']:.3f} | "
-                     f"{r['lesion_fpr']:.3f} | {r['truth_lesions']} | {r['predicted_lesions']} | "
-                     f"{r['small_tpr']:.3f} | {r['truth_volume_mm3'] / 1000:.1f} | "
-                     f"{r['predicted_volume_mm3'] / 1000:.1f} | {r['seconds']:.0f} | {r['peak_mb']:.0f} |")
-    lines.append(f"| **mean** | **{means['dice']:.3f}** | **{means['lesion_f1']:.3f}** | {means['lesion_tpr']:.3f} | "
-                 f"{means['lesion_fpr']:.3f} | | | {means['small_tpr']:.3f} | "
-                 f"{means['truth_volume_mm3'] / 1000:.1f} | {means['predicted_volume_mm3'] / 1000:.1f} | "
-                 f"{means['seconds']:.0f} | {means['peak_mb']:.0f} |")
-    table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "accuracy.md").write_text(table + "\n")
-    (args.out / "accuracy.json").write_text(json.dumps({"rows": rows, "mean": means}, indent=2, default=str))
-    print(table)
+    report = []
+    for method in args.methods:
+        roles = split_roles(args.model) if method == "model" else {}
+        extra = ["--method", method, *(["--model", args.model] if method == "model" else []), *args.extra]
+        rows = []
+        for case in cases:
+            wall, peak = run_case(case, args.out / method / case.name, extra)
+            mask = args.out / method / case.name / "lesion_mask_space-native.nii.gz"
+            metrics = evaluate_segmentation(read_labels(mask), read_labels(case.truth))
+            role = roles.get(case.patient, "test (unseen)")
+            rows.append({"case": case.name, "patient": case.patient, "role": role, **metrics.as_dict(),
+                         "small_tpr": metrics.by_size["small_lt10"].tpr, "seconds": wall, "peak_mb": peak})
+            print(f"{method} {case.name} [{role}]: Dice {metrics.dice:.3f}  lesion F1 {metrics.lesion_f1:.3f}  "
+                  f"{wall:.0f} s", flush=True)
+        table = format_table(rows)
+        report.append(f"### method: {method}{' (' + args.model + ')' if method == 'model' else ''}\n\n{table}\n")
+        (args.out / f"accuracy_{method}.json").write_text(json.dumps({"rows": rows}, indent=2, default=str))
+    text = "\n".join(report)
+    (args.out / "accuracy.md").write_text(text)
+    print(text)
     return 0
 
 
