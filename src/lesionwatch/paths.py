@@ -15,8 +15,7 @@ def shared_data_dir() -> Path | None:
     """
     env = os.environ.get("LESIONWATCH_SHARED_DATA")
     candidates = [Path(env)] if env else []
-    candidates.append(PACKAGE_DIR.parents[2] / "shared" / "data")
-    candidates.append(PACKAGE_DIR.parents[1].parent / "shared" / "data")
+    candidates.append(PACKAGE_DIR.parents[2] / "shared" / "data")  # src/lesionwatch -> checkout -> its parent
     for candidate in candidates:
         if (candidate / "README.md").is_file() or (candidate / "lesjak_long").is_dir():
             return candidate

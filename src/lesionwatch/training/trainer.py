@@ -114,14 +114,21 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
             on_step(state, float(loss.detach()))
         out_of_time = (time.monotonic() - start) / 60 > config.max_minutes
         if state.iteration % config.validate_every == 0 or state.iteration == config.iterations or out_of_time:
-            dice = validate(net, val_cases, val_patch, device)[0.5] if val_cases else -float(loss)
-            state.history.append({"iteration": state.iteration, "loss": float(loss), "val_dice": dice})
-            if dice > state.best_dice:
+            loss_value = float(loss.detach())
+            if not val_cases:  # nothing to validate on (e.g. fine-tuning on one patient): keep the latest weights
+                state.history.append({"iteration": state.iteration, "loss": loss_value})
+                best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                state.best_iteration = state.iteration
+                dice = float("nan")
+            else:
+                dice = validate(net, val_cases, val_patch, device)[0.5]
+                state.history.append({"iteration": state.iteration, "loss": loss_value, "val_dice": dice})
+            if val_cases and dice > state.best_dice:
                 state.best_dice, state.best_iteration, state.bad_validations = dice, state.iteration, 0
                 best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-            else:
+            elif val_cases:
                 state.bad_validations += 1
-            log.info("iteration %d: loss %.3f, validation Dice %.3f (best %.3f at %d)", state.iteration, float(loss),
+            log.info("iteration %d: loss %.3f, validation Dice %.3f (best %.3f at %d)", state.iteration, loss_value,
                      dice, state.best_dice, state.best_iteration)
             tmp = checkpoint.with_suffix(".tmp")
             torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

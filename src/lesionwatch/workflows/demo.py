@@ -41,7 +41,8 @@ def run_demo(out_dir: Path, *, force: bool, progress: bool) -> str:
         truth = truth_root / session.name / "anat" / f"sub-{DEMO_SUBJECT}_{session.name}_desc-lesions_mask.nii.gz"
         m = evaluate_segmentation(read_labels(result / MASK_NAME), read_labels(truth))
         lines.append(f"{session.name}: lesion mask {result / MASK_NAME}\n"
-                     f"         {m.predicted_lesions} lesions found, {m.truth_lesions} in the truth; Dice {m.dice:.2f}, "
+                     f"         {m.predicted_lesions} lesions found, {m.truth_lesions} in the truth; "
+                     f"Dice {m.dice:.2f}, "
                      f"lesion F1 {m.lesion_f1:.2f}; provenance {result / 'provenance.json'}")
     lines.append(f"truth: {truth_root}")
     return "\n".join(lines)

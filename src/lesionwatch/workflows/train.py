@@ -109,7 +109,10 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     net.load_state_dict(best)
     thresholds = (0.3, 0.4, 0.5, 0.6, 0.7)
     val_scores = validate(net, prepared_val, (96, 96, 96), device, thresholds) if prepared_val else {}
-    threshold = max(val_scores, key=lambda t: val_scores[t]) if val_scores else 0.5
+    if val_scores:
+        threshold = max(val_scores, key=lambda t: val_scores[t])
+    else:  # nothing to choose on: keep the starting model's threshold
+        threshold = base_card.threshold if base_card is not None else 0.5
     weights = out_dir / WEIGHTS_NAME
     write_atomically(weights, lambda tmp: torch.save({k: v.cpu() for k, v in best.items()}, tmp))
     card = ModelCard(
