@@ -38,7 +38,7 @@ def test_segment_finds_synthetic_lesions(tmp_path: Path, capsys: pytest.CaptureF
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["model"]["name"] == "classical-flair-threshold"
     assert prov["summary"]["lesion_count"] == m.predicted_lesions
-    assert prov["config"]["segmentation"]["threshold"] == 0.5
+    assert prov["model"]["threshold"] == 0.5  # the classical default, resolved
 
 
 def test_higher_threshold_is_less_sensitive(tmp_path: Path) -> None:
