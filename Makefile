@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lesionwatch demo --out $(DEMO_OUT) --force
+	$(BIN)/lesionwatch --force demo --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
