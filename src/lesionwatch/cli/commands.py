@@ -182,7 +182,9 @@ def _tags(value: str) -> tuple[str, ...]:
     return tuple(t.strip().lower() for t in value.split(",") if t.strip())
 
 
-def _find_cases(data: list[Path], flair_tag: str, t1_tag: str, mask_tag: str) -> list[LabelledCase]:
+def _find_cases(data: list[Path], flair_tag: str, t1_tag: str, mask_tag: str, excluded: list[str]
+                ) -> list[LabelledCase]:
+    """Labelled cases under every data folder, less the excluded patients (by full or short name)."""
     from lesionwatch.errors import InputFileNotFoundError
     from lesionwatch.training.data import find_bids_cases, find_tagged_cases
 
@@ -195,7 +197,7 @@ def _find_cases(data: list[Path], flair_tag: str, t1_tag: str, mask_tag: str) ->
         else:
             cases += find_tagged_cases(root, flair_tags=_tags(flair_tag), t1_tags=_tags(t1_tag),
                                        mask_tags=_tags(mask_tag))
-    return cases
+    return [c for c in cases if c.patient not in excluded and c.patient.split("/")[-1] not in excluded]
 
 
 DataArg = Annotated[list[Path], typer.Argument(help="BIDS dataset(s) or folder(s) of subjects with tagged files.")]
@@ -226,9 +228,7 @@ def train(
     from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
 
-    excluded = set(exclude_patients or [])
-    cases = [c for c in _find_cases(data, flair_tag, t1_tag, mask_tag)
-             if c.patient not in excluded and c.patient.split("/")[-1] not in excluded]
+    cases = _find_cases(data, flair_tag, t1_tag, mask_tag, exclude_patients or [])
     try:
         feats = tuple(int(f) for f in features.split(","))
     except ValueError as exc:
@@ -258,9 +258,7 @@ def finetune(
     from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
 
-    excluded = set(exclude_patients or [])
-    cases = [c for c in _find_cases(data, flair_tag, t1_tag, mask_tag)
-             if c.patient not in excluded and c.patient.split("/")[-1] not in excluded]
+    cases = _find_cases(data, flair_tag, t1_tag, mask_tag, exclude_patients or [])
     base = resolve_model_dir(from_model)
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, learning_rate=3e-4,
                             validate_every=50, patience=4)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lesionwatch import __version__
-from lesionwatch.errors import ConfigError, LesionwatchError
+from lesionwatch.errors import LesionwatchError
 from lesionwatch.logging import configure_logging
 
 log = logging.getLogger("lesionwatch.cli")
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except (LesionwatchError, ConfigError) as exc:
+    except LesionwatchError as exc:
         if STATE.verbosity > 0:
             log.exception("failed")
         typer.echo(f"error: {exc}", err=True)
