@@ -1,0 +1,48 @@
+"""Make docs/images/lesjak_patient01_model_overlay.png: the default model's lesion mask on the raw clinical
+FLAIRs of lesjak_long patient01 (2D FLAIR, 4 mm slices, skull on), study 1 and study 2.
+
+Usage: segment both studies first (see docs/model.md), then
+    .venv/bin/python docs/scripts/raw_scan_overlays.py SEG_STUDY1_DIR SEG_STUDY2_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lesionwatch.io.nifti import read_labels, read_volume
+from lesionwatch.paths import shared_data_dir
+from lesionwatch.preprocessing.reorientation import reorient_to_ras
+
+
+def main(seg_dirs: list[Path]) -> None:
+    data = shared_data_dir()
+    assert data is not None, "needs ../shared/data"
+    fig, axes = plt.subplots(len(seg_dirs), 6, figsize=(18, 3.4 * len(seg_dirs)), facecolor="black")
+    for r, seg in enumerate(seg_dirs):
+        flair = reorient_to_ras(read_volume(data / "lesjak_long" / "patient01" / f"study{r + 1}_FLAIR.nii.gz"))
+        mask = reorient_to_ras(read_labels(seg / "lesion_mask_space-native.nii.gz")).array > 0
+        brain = reorient_to_ras(read_labels(seg / "brain_mask_space-native.nii.gz")).array > 0
+        ks = np.linspace(1, flair.shape[2] - 3, 6).astype(int)  # include the slab edges, where errors gather
+        for c, k in enumerate(ks):
+            ax = axes[r, c]
+            s = flair.array[:, :, k].T
+            ax.imshow(s, cmap="gray", origin="lower", vmax=np.percentile(flair.array, 99.5))
+            ax.contour(brain[:, :, k].T, levels=[0.5], colors="deepskyblue", linewidths=0.5, origin="lower")
+            ax.contour(mask[:, :, k].T, levels=[0.5], colors="red", linewidths=0.8, origin="lower")
+            ax.set_title(f"study {r + 1}, slice {k}", color="white", fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    out = Path(__file__).resolve().parents[1] / "images" / "lesjak_patient01_model_overlay.png"
+    fig.savefig(out, dpi=70, facecolor="black")
+    print(out)
+
+
+if __name__ == "__main__":
+    main([Path(p) for p in sys.argv[1:3]])
