@@ -101,11 +101,6 @@ class PreprocessedStudy:
         """Bring a working-grid image onto the native FLAIR grid, with the FLAIR's header."""
         return restore_native(image, self.native_flair)
 
-    def native_labels_from_probability(self, probability: Volume, threshold: float) -> LabelVolume:
-        """Threshold a working-grid probability after moving it to the native grid (smoother than labels)."""
-        moved = resample_probability_as_labels(probability, Grid.of(self.native_flair), threshold)
-        return LabelVolume(moved.array, self.native_flair.affine, self.native_flair.header)
-
 
 class _Timer:
     def __init__(self, on_stage: StageCallback | None) -> None:

@@ -118,7 +118,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
                 start = time.perf_counter()
                 score = score_lesions(pre, scorer, segmentation)
                 native_prob = pre.to_native(score)
-                mask = pre.native_labels_from_probability(score, scorer.threshold)
+                mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
                 kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
                 mask = mask.with_array(kept.astype(np.uint8))
                 timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
