@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,23 @@ def check_output_folder(out_dir: Path, force: bool) -> None:
             f"{out_dir}: output folder already exists. Choose another --out, or pass --force to replace it "
             "(the old results are kept until the new ones are complete)."
         )
+
+
+@contextlib.contextmanager
+def output_folder(out_dir: Path, options: RunOptions) -> Iterator[Path]:
+    """Stage a new output folder with its log file; it replaces `out_dir` only if the block succeeds.
+
+    Raises:
+        OutputExistsError: `out_dir` exists and `options.force` is False (checked before anything is written).
+    """
+    check_output_folder(out_dir, options.force)
+    with staged_directory(out_dir, overwrite=options.force) as stage:
+        handler = add_file_log(stage / LOG_NAME)
+        try:
+            yield stage
+        finally:
+            logging.getLogger("lesionwatch").removeHandler(handler)
+            handler.close()
 
 
 def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: bool) -> dict[str, str]:
@@ -95,23 +114,17 @@ def run_preprocess(inputs: StudyInputs, out_dir: Path, config: PreprocessingConf
         LesionwatchError subclasses: bad input (nothing is written then).
     """
     out_dir = Path(out_dir)
-    check_output_folder(out_dir, options.force)
-    with staged_directory(out_dir, overwrite=options.force) as stage:
-        handler = add_file_log(stage / LOG_NAME)
-        try:
-            with stage_progress("preprocess", len(STAGES) + 2, options.progress) as bar:
-                bar.stage("read")
-                study = load_study(inputs)
-                pre = preprocess(study, config, on_stage=bar.stage)
-                bar.stage("write")
-                outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
-            provenance = build_provenance(
-                command="preprocess", inputs=inputs.paths(), config=config_dict(config),
-                timings_s=pre.timings_s, outputs=outputs, extra={"qc": preprocessing_qc(pre)},
-            )
-            write_json_atomically(stage / PROVENANCE_NAME, provenance)
-        finally:
-            logging.getLogger("lesionwatch").removeHandler(handler)
-            handler.close()
+    with output_folder(out_dir, options) as stage:
+        with stage_progress("preprocess", len(STAGES) + 2, options.progress) as bar:
+            bar.stage("read")
+            study = load_study(inputs)
+            pre = preprocess(study, config, on_stage=bar.stage)
+            bar.stage("write")
+            outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
+        provenance = build_provenance(
+            command="preprocess", inputs=inputs.paths(), config=config_dict(config),
+            timings_s=pre.timings_s, outputs=outputs, extra={"qc": preprocessing_qc(pre)},
+        )
+        write_json_atomically(stage / PROVENANCE_NAME, provenance)
     log.info("results in %s", out_dir)
     return out_dir

@@ -13,19 +13,18 @@ import numpy as np
 from lesionwatch.errors import ConfigError
 from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
 from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
-from lesionwatch.io.atomic import staged_directory, write_json_atomically
+from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
 from lesionwatch.io.volume import Volume
 from lesionwatch.lesions.components import label_lesions, remove_small_lesions
-from lesionwatch.logging import add_file_log
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
-    LOG_NAME,
     PROVENANCE_NAME,
     RunOptions,
     check_output_folder,
+    output_folder,
     preprocessing_qc,
     write_preprocessed,
 )
@@ -106,42 +105,37 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     """Segment one study and write its output folder atomically; return the folder."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
-    scorer = load_scorer(segmentation)
-    with staged_directory(out_dir, overwrite=options.force) as stage:
-        handler = add_file_log(stage / LOG_NAME)
-        try:
-            with stage_progress("segment", len(STAGES) + 3, options.progress) as bar:
-                bar.stage("read")
-                study = load_study(inputs)
-                pre = preprocess(study, preprocessing, on_stage=bar.stage)
-                bar.stage("segment")
-                start = time.perf_counter()
-                score = score_lesions(pre, scorer, segmentation)
-                native_prob = pre.to_native(score)
-                mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
-                kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
-                mask = mask.with_array(kept.astype(np.uint8))
-                timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
-                bar.stage("write")
-                outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
-                write_nifti(native_prob, stage / PROBABILITY_NAME)
-                write_nifti(mask, stage / MASK_NAME)
-                outputs[PROBABILITY_NAME] = "native FLAIR grid (FLAIR header)"
-                outputs[MASK_NAME] = "native FLAIR grid (FLAIR header)"
-            _, n_lesions = label_lesions(mask.mask)
-            summary = {"lesion_count": n_lesions, "lesion_volume_mm3": round(mask.volume_mm3, 1)}
-            log.info("%d lesions, %.0f mm3", n_lesions, mask.volume_mm3)
-            provenance = build_provenance(
-                command="segment", inputs=inputs.paths(),
-                config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
-                timings_s=timings, outputs=outputs,
-                extra={"qc": preprocessing_qc(pre), "summary": summary,
-                       "model": {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
-                                 "threshold": scorer.threshold,
-                                 "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}},
-            )
-            write_json_atomically(stage / PROVENANCE_NAME, provenance)
-        finally:
-            logging.getLogger("lesionwatch").removeHandler(handler)
-            handler.close()
+    scorer = load_scorer(segmentation)  # a bad model fails before any work
+    with output_folder(out_dir, options) as stage:
+        with stage_progress("segment", len(STAGES) + 3, options.progress) as bar:
+            bar.stage("read")
+            study = load_study(inputs)
+            pre = preprocess(study, preprocessing, on_stage=bar.stage)
+            bar.stage("segment")
+            start = time.perf_counter()
+            score = score_lesions(pre, scorer, segmentation)
+            native_prob = pre.to_native(score)
+            mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
+            kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
+            mask = mask.with_array(kept.astype(np.uint8))
+            timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
+            bar.stage("write")
+            outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
+            write_nifti(native_prob, stage / PROBABILITY_NAME)
+            write_nifti(mask, stage / MASK_NAME)
+            outputs[PROBABILITY_NAME] = "native FLAIR grid (FLAIR header)"
+            outputs[MASK_NAME] = "native FLAIR grid (FLAIR header)"
+        _, n_lesions = label_lesions(mask.mask)
+        summary = {"lesion_count": n_lesions, "lesion_volume_mm3": round(mask.volume_mm3, 1)}
+        log.info("%d lesions, %.0f mm3", n_lesions, mask.volume_mm3)
+        provenance = build_provenance(
+            command="segment", inputs=inputs.paths(),
+            config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
+            timings_s=timings, outputs=outputs,
+            extra={"qc": preprocessing_qc(pre), "summary": summary,
+                   "model": {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
+                             "threshold": scorer.threshold,
+                             "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}},
+        )
+        write_json_atomically(stage / PROVENANCE_NAME, provenance)
     return out_dir
