@@ -73,6 +73,7 @@ BrainOpt = Annotated[str, typer.Option(
 RegOpt = Annotated[str, typer.Option("--registration", help="rigid or affine registration of T1/T2/PD to FLAIR.")]
 BiasOpt = Annotated[bool, typer.Option("--bias-correction/--no-bias-correction", help="N4 bias correction.")]
 SpacingOpt = Annotated[float, typer.Option("--spacing-mm", help="Isotropic spacing of the working grid (mm).")]
+IntermediatesOpt = Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")]
 
 
 def preprocess(
@@ -87,7 +88,7 @@ def preprocess(
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
     spacing_mm: SpacingOpt = _D_GRID.spacing_mm,
-    intermediates: Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")] = False,
+    intermediates: IntermediatesOpt = False,
 ) -> None:
     """Preprocess one study: registration, brain mask, bias correction, normalisation."""
     from lesionwatch.workflows.preprocess import RunOptions, run_preprocess
@@ -117,7 +118,7 @@ def segment(
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
-    intermediates: Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")] = False,
+    intermediates: IntermediatesOpt = False,
 ) -> None:
     """Segment MS lesions in one study; writes probability and mask in the native FLAIR grid."""
     from lesionwatch.workflows.preprocess import RunOptions

@@ -61,12 +61,3 @@ def ras_matrix_from_itk(transform: sitk.Transform) -> npt.NDArray[np.float64]:
     lps[:3, :3] = np.stack(cols, axis=1)
     lps[:3, 3] = origin
     return _RAS_TO_LPS @ lps @ _RAS_TO_LPS
-
-
-def itk_from_ras_matrix(matrix: npt.NDArray[np.float64]) -> sitk.AffineTransform:
-    """An ITK affine transform (LPS) equal to a 4x4 RAS+ world matrix."""
-    lps = _RAS_TO_LPS @ np.asarray(matrix, dtype=np.float64) @ _RAS_TO_LPS
-    tx = sitk.AffineTransform(3)
-    tx.SetMatrix([float(v) for v in lps[:3, :3].ravel()])
-    tx.SetTranslation([float(v) for v in lps[:3, 3]])
-    return tx

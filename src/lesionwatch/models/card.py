@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 CARD_NAME = "model_card.json"
 WEIGHTS_NAME = "weights.pt"
-DEFAULT_MODEL = "default"
 
 
 @dataclass(frozen=True)

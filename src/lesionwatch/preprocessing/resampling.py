@@ -92,11 +92,6 @@ def _source_coordinates(
     return coords
 
 
-def _is_axis_aligned_copy(target: Grid, source_affine: npt.NDArray[np.float64],
-                          world_transform: npt.NDArray[np.float64] | None) -> bool:
-    return world_transform is None and np.allclose(target.affine, source_affine, atol=1e-6)
-
-
 @overload
 def resample(image: Volume, target: Grid, *, world_transform: npt.NDArray[np.float64] | None = ...,
              order: int = ..., fill_value: float = ...) -> Volume: ...
@@ -124,7 +119,8 @@ def resample(
     Returns:
         An image of the same type on `target`; its header is dropped unless the grid is unchanged.
     """
-    if _is_axis_aligned_copy(target, image.affine, world_transform) and image.shape == target.shape:
+    if world_transform is None and image.shape == target.shape and np.allclose(target.affine, image.affine,
+                                                                               atol=1e-6):
         return image
     coords = _source_coordinates(target, image.affine, world_transform)
     if isinstance(image, LabelVolume):

@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from lesionwatch.errors import MissingDependencyError
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.preprocessing.reorientation import reorient_to_ras
+from lesionwatch.preprocessing.reorientation import reorient_to_ras, restore_orientation
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,6 @@ def brain_probability(image: Volume, config: SkullStrippingConfig) -> Volume:
     prob_ras = ras.with_array(np.asarray(prob, dtype=np.float32))
     if prob_ras.same_grid(image):
         return image.with_array(prob_ras.array)
-    from lesionwatch.preprocessing.reorientation import restore_orientation
-
     return restore_orientation(prob_ras, image)
 
 

@@ -40,7 +40,6 @@ TISSUE_INTENSITY = {
 # Lesion intensity range per sequence, as a multiple of white matter.
 LESION_CONTRAST = {"flair": (1.55, 2.3), "t1": (0.55, 0.9), "t2": (1.9, 2.5), "pd": (1.2, 1.4)}
 BLACK_HOLE_T1 = (0.35, 0.5)
-CHANGE_CLASSES = ("stable", "enlarging", "shrinking", "resolved", "new")
 
 
 @dataclass(frozen=True)

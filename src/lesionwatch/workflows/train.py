@@ -21,6 +21,7 @@ from lesionwatch.errors import ConfigError, OutputExistsError
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
+from lesionwatch.io.volume import Volume
 from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, sha256_file
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
 from lesionwatch.preprocessing.resampling import resample_probability_as_labels
@@ -44,8 +45,6 @@ def prepare_case(case: LabelledCase, config: PreprocessingConfig, cache_dir: Pat
         return PreparedCase(case.name, case.patient, data["channels"], data["label"], data["brain"])
     pre = preprocess(load_study(StudyInputs(flair=case.flair, t1=case.t1)), config)
     mask = read_labels(case.mask)
-    from lesionwatch.io.volume import Volume
-
     label = resample_probability_as_labels(Volume(mask.mask.astype(np.float32), mask.affine), pre.grid, 0.5)
     shape = pre.brain_mask.shape
     channels = np.stack([pre.channels[name].array if name in pre.channels else np.zeros(shape, np.float32)
