@@ -133,6 +133,51 @@ def segment(
     typer.echo(f"lesion mask: {out_dir / MASK_NAME}")
 
 
+def followup(
+    out: OutOpt,
+    flair: Annotated[list[Path] | None, typer.Option(
+        "--flair", help="FLAIR of each study, in time order (repeat: --flair A --flair B).")] = None,
+    t1: Annotated[list[Path] | None, typer.Option(
+        "--t1", help="T1 of each study, same order (give none, or one per study).")] = None,
+    bids: Annotated[Path | None, typer.Option(
+        "--bids", help="A BIDS subject folder: its sessions, in name order, are the studies.")] = None,
+    label: Annotated[list[str] | None, typer.Option(
+        "--label", help="Name of each study's output folder (default: session names or study1, study2...).")] = None,
+    model: Annotated[str, typer.Option("--model", help="Installed model name or model folder.")] = "default",
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Sensitivity: probability cut-off (default: the model card's).")] = None,
+    min_lesion_volume_mm3: Annotated[float | None, typer.Option(
+        "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
+    change_sd: Annotated[float, typer.Option(
+        "--change-sd", min=0.5, help="FLAIR change (robust SDs of the difference image) that allows a lesion "
+                                     "to appear or disappear.")] = 3.0,
+    brain_extraction: BrainOpt = "auto",
+    intermediates: IntermediatesOpt = False,
+) -> None:
+    """Follow one patient over two or more studies: new, enlarging, shrinking and resolved lesions."""
+    from lesionwatch.io.bids import list_bids_sessions
+    from lesionwatch.longitudinal.change import ChangeConfig
+    from lesionwatch.workflows.followup import LongitudinalConfig, run_followup
+    from lesionwatch.workflows.preprocess import RunOptions
+    from lesionwatch.workflows.segment import SegmentationConfig
+
+    if bids is not None:
+        if flair:
+            raise ConfigError("give either --bids SUBJECT or --flair for each study, not both")
+        studies = [StudyInputs.from_bids(session) for session in list_bids_sessions(bids)]
+    else:
+        flairs, t1s = list(flair or []), list(t1 or [])
+        if t1s and len(t1s) != len(flairs):
+            raise ConfigError(f"{len(t1s)} --t1 for {len(flairs)} --flair: give one T1 per study, or none")
+        studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
+    pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
+    seg = SegmentationConfig(model=model, threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3)
+    config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd))
+    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
+    out_dir = run_followup(studies, out, pre, seg, config, options, labels=label)
+    typer.echo(f"follow-up written to {out_dir} (summary: {out_dir / 'summary.json'})")
+
+
 def synth(
     out: OutOpt,
     timepoints: Annotated[int, typer.Option("--timepoints", min=1, max=10, help="Number of sessions.")] = 1,
@@ -304,6 +349,7 @@ def register(app: typer.Typer) -> None:
     """Add every command to `app`."""
     app.command()(preprocess)
     app.command()(segment)
+    app.command()(followup)
     app.command()(synth)
     app.command()(demo)
     app.command()(evaluate)

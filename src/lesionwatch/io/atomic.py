@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import uuid
@@ -44,9 +45,21 @@ def write_text_atomically(path: Path, text: str) -> Path:
     return write_atomically(path, write)
 
 
+def _json_safe(data: Any) -> Any:
+    """NaN and infinity become null: strict JSON (and every browser) refuses them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_json_safe(v) for v in data]
+    return data
+
+
 def write_json_atomically(path: Path, data: Any) -> Path:
-    """Write `data` as indented JSON to `path` atomically."""
-    return write_text_atomically(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Write `data` as indented, strict JSON (NaN as null) to `path` atomically."""
+    text = json.dumps(_json_safe(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+    return write_text_atomically(path, text + "\n")
 
 
 @contextlib.contextmanager

@@ -86,17 +86,20 @@ def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
     gm = np.where(brain1, raw["gm"], 0).astype(np.float32)
     wm = np.where(brain1, raw["wm"], 0).astype(np.float32)
     csf = np.where(brain1, np.clip(1.0 - gm - wm, 0, 1), 0).astype(np.float32)
-    # Lateral ventricles: the large CSF component nearest the centre of the brain, above the brainstem.
+    # Lateral ventricles: large, thick CSF components near the centre of the brain, deeper than the sulci. The
+    # depth cut and the opening disconnect them from the outer CSF and the interhemispheric fissure; a geodesic
+    # dilation then restores their thin horns.
     centre = np.array(ndimage.center_of_mass(brain1))
-    deep = csf > 0.6
-    labels, n = ndimage.label(deep)
+    deep = (csf > 0.6) & (ndimage.distance_transform_edt(brain1) > 8)
+    labels, n = ndimage.label(ndimage.binary_opening(deep))
     ventricles = np.zeros_like(deep)
     if n:
-        sizes = ndimage.sum(deep, labels, range(1, n + 1))
-        coms = ndimage.center_of_mass(deep, labels, range(1, n + 1))
+        sizes = ndimage.sum(labels > 0, labels, range(1, n + 1))
+        coms = ndimage.center_of_mass(labels > 0, labels, range(1, n + 1))
         for lab, (size, com) in enumerate(zip(sizes, coms, strict=True), start=1):
             if size > 2000 and np.linalg.norm((np.array(com) - centre)[:2]) < 30:
                 ventricles |= labels == lab
+        ventricles = ndimage.binary_dilation(ventricles, iterations=3, mask=deep)
     # Infratentorial: below the tentorium, approximated in MNI space by z < -20 mm behind y < -25 mm or z < -35.
     _, jj, kk = np.meshgrid(*(np.arange(n_) for n_ in brain1.shape), indexing="ij", sparse=True)
     y = affine[1, 1] * jj + affine[1, 3]

@@ -15,9 +15,11 @@ from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensit
 from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
-from lesionwatch.io.study import StudyInputs, load_study
-from lesionwatch.io.volume import Volume
+from lesionwatch.io.study import Study, StudyInputs, load_study
+from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import label_lesions, remove_small_lesions
+from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
+from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
@@ -28,13 +30,18 @@ from lesionwatch.workflows.preprocess import (
     preprocessing_qc,
     write_preprocessed,
 )
-from lesionwatch.workflows.progress import stage_progress
+from lesionwatch.workflows.progress import StageProgress, stage_progress
+from lesionwatch.workflows.tables import write_lesion_table
 from lesionwatch.workflows.provenance import build_provenance, config_dict
 
 log = logging.getLogger(__name__)
 
 MASK_NAME = "lesion_mask_space-native.nii.gz"
 PROBABILITY_NAME = "lesion_probability_space-native.nii.gz"
+LABELS_NAME = "lesion_labels_space-native.nii.gz"
+REGIONS_NAME = "regions_space-native.nii.gz"
+SUMMARY_NAME = "summary.json"
+NATIVE = "native FLAIR grid (FLAIR header)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class SegmentationConfig:
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
         classical: settings of the classical method.
+        regions: how anatomical regions and lesion location classes are found.
     """
 
     method: str = "model"
@@ -57,6 +65,7 @@ class SegmentationConfig:
     min_lesion_volume_mm3: float | None = None
     flip_tta: bool = False
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
+    regions: RegionConfig = field(default_factory=RegionConfig)
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,94 @@ def score_lesions(pre: PreprocessedStudy, scorer: LesionScorer, config: Segmenta
     return pre.channels["flair"].with_array(np.where(pre.brain_mask.mask, prob, 0.0))
 
 
+@dataclass(frozen=True)
+class StudyAnalysis:
+    """One study, preprocessed and segmented, in memory.
+
+    Attributes:
+        study: the images as read.
+        pre: the preprocessed study (working grid and the way back to the native grid).
+        probability: lesion probability on the working grid.
+        native_probability: the same on the native FLAIR grid, with the FLAIR's header.
+        native_mask: thresholded native probability without lesions below the minimum volume.
+        regions: anatomical regions on the working grid (for location classes and volumes).
+        timings_s: seconds per stage.
+    """
+
+    study: Study
+    pre: PreprocessedStudy
+    probability: Volume
+    native_probability: Volume
+    native_mask: LabelVolume
+    regions: RegionMap
+    timings_s: dict[str, float]
+
+
+ANALYSIS_STAGES = ("read", *STAGES, "segment", "regions")
+
+
+def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
+                  segmentation: SegmentationConfig, bar: StageProgress | None = None) -> StudyAnalysis:
+    """Read, preprocess and segment one study, and map its anatomical regions (stages `ANALYSIS_STAGES`)."""
+    def stage(name: str) -> None:
+        if bar is not None:
+            bar.stage(name)
+
+    stage("read")
+    study = load_study(inputs)
+    pre = preprocess(study, preprocessing, on_stage=stage)
+    stage("segment")
+    start = time.perf_counter()
+    score = score_lesions(pre, scorer, segmentation)
+    native_prob = pre.to_native(score)
+    mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
+    kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
+    mask = mask.with_array(kept.astype(np.uint8))
+    timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
+    stage("regions")
+    start = time.perf_counter()
+    reference = pre.channels.get("t1", pre.channels["flair"])
+    regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
+    timings["regions"] = round(time.perf_counter() - start, 3)
+    return StudyAnalysis(study, pre, score, native_prob, mask, regions, timings)
+
+
+def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
+                    ) -> tuple[LesionTable, LesionSummary, LabelVolume]:
+    """Lesion table and summary of a native-grid lesion id map; also returns the native region map."""
+    pre = analysis.pre
+    native_regions = pre.to_native(analysis.regions.regions)
+    t1 = pre.to_native(pre.channels["t1"]) if "t1" in pre.channels else None
+    table = lesion_table(lesion_ids, native_regions, flair=pre.to_native(pre.channels["flair"]), t1=t1,
+                         probability=analysis.native_probability, config=config)
+    regions_native = RegionMap(native_regions, analysis.regions.intracranial_volume_mm3,
+                               analysis.regions.patient_to_template)
+    summary = summarize(table, regions_native, pre.native_brain_mask)
+    return table, summary, native_regions
+
+
+def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: LabelVolume, config: RegionConfig,
+                        *, intermediates: bool) -> tuple[dict[str, str], LesionSummary]:
+    """Write one study's native-grid images, lesion table and summary into `folder`; return file -> space."""
+    table, summary, native_regions = measure_lesions(analysis, lesion_ids, config)
+    outputs = write_preprocessed(analysis.pre, folder, intermediates=intermediates)
+    write_nifti(analysis.native_probability, folder / PROBABILITY_NAME)
+    write_nifti(lesion_ids.with_array((lesion_ids.array > 0).astype(np.uint8)), folder / MASK_NAME)
+    write_nifti(lesion_ids.with_array(lesion_ids.array.astype(np.int32)), folder / LABELS_NAME)
+    write_nifti(native_regions, folder / REGIONS_NAME)
+    outputs.update({name: NATIVE for name in (PROBABILITY_NAME, MASK_NAME, LABELS_NAME, REGIONS_NAME)})
+    outputs.update(write_lesion_table(table, folder))
+    write_json_atomically(folder / SUMMARY_NAME, summary.as_dict())
+    outputs[SUMMARY_NAME] = "study summary (volumes in mm3)"
+    return outputs, summary
+
+
+def model_provenance(scorer: LesionScorer) -> dict[str, object]:
+    """What provenance records of the segmenter."""
+    return {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256, "threshold": scorer.threshold,
+            "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}
+
+
 def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: PreprocessingConfig,
                 segmentation: SegmentationConfig, options: RunOptions) -> Path:
     """Segment one study and write its output folder atomically; return the folder."""
@@ -107,35 +204,19 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation)  # a bad model fails before any work
     with output_folder(out_dir, options) as stage:
-        with stage_progress("segment", len(STAGES) + 3, options.progress) as bar:
-            bar.stage("read")
-            study = load_study(inputs)
-            pre = preprocess(study, preprocessing, on_stage=bar.stage)
-            bar.stage("segment")
-            start = time.perf_counter()
-            score = score_lesions(pre, scorer, segmentation)
-            native_prob = pre.to_native(score)
-            mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
-            kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
-            mask = mask.with_array(kept.astype(np.uint8))
-            timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
+        with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress) as bar:
+            analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar)
             bar.stage("write")
-            outputs = write_preprocessed(pre, stage, intermediates=options.write_intermediates)
-            write_nifti(native_prob, stage / PROBABILITY_NAME)
-            write_nifti(mask, stage / MASK_NAME)
-            outputs[PROBABILITY_NAME] = "native FLAIR grid (FLAIR header)"
-            outputs[MASK_NAME] = "native FLAIR grid (FLAIR header)"
-        _, n_lesions = label_lesions(mask.mask)
-        summary = {"lesion_count": n_lesions, "lesion_volume_mm3": round(mask.volume_mm3, 1)}
-        log.info("%d lesions, %.0f mm3", n_lesions, mask.volume_mm3)
+            ids, _ = label_lesions(analysis.native_mask.mask)
+            outputs, summary = write_study_results(analysis, stage, analysis.native_mask.with_array(ids),
+                                                   segmentation.regions, intermediates=options.write_intermediates)
+        log.info("%d lesions, %.0f mm3", summary.lesion_count, summary.lesion_volume_mm3)
         provenance = build_provenance(
             command="segment", inputs=inputs.paths(),
             config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
-            timings_s=timings, outputs=outputs,
-            extra={"qc": preprocessing_qc(pre), "summary": summary,
-                   "model": {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
-                             "threshold": scorer.threshold,
-                             "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}},
+            timings_s=analysis.timings_s, outputs=outputs,
+            extra={"qc": preprocessing_qc(analysis.pre), "summary": summary.as_dict(),
+                   "model": model_provenance(scorer)},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
     return out_dir

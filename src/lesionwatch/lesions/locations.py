@@ -1,0 +1,181 @@
+"""Anatomical regions in the patient's space, for the McDonald location class of each lesion.
+
+The MNI152 2009a tissue maps that nilearn ships (see `synth.anatomy`) are registered affinely (Mattes MI) to the
+patient's preprocessed FLAIR (or T1), then their regions are carried over: lateral ventricles, cortex,
+infratentorial brain (brainstem and cerebellum), white matter. The ventricles are refined with the patient's own
+FLAIR, where CSF is dark, because the template's ventricles rarely match an MS patient's (often enlarged) ones.
+The intracranial volume is the template's intracranial volume scaled by the registration's determinant (the
+SIENAX-style estimate; Smith et al., NeuroImage 2002).
+
+Location classes follow the McDonald 2017 criteria (Thompson et al., Lancet Neurol 2018) for the brain:
+periventricular (touching a lateral ventricle), juxtacortical/cortical (touching the cortex), infratentorial, and
+other white matter. See `classify_location` for the distances used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.preprocessing.registration import RegistrationConfig, register
+from lesionwatch.preprocessing.resampling import Grid, resample
+from lesionwatch.synth.anatomy import Anatomy, load_mni_anatomy
+
+log = logging.getLogger(__name__)
+
+REGION_LABELS = {1: "ventricles", 2: "cortex", 3: "infratentorial", 4: "white_matter", 5: "other_brain"}
+"""Values of the region map (0 = outside the brain)."""
+VENTRICLES, CORTEX, INFRATENTORIAL, WHITE_MATTER, OTHER_BRAIN = 1, 2, 3, 4, 5
+
+LOCATION_CLASSES = ("periventricular", "juxtacortical", "infratentorial", "white_matter")
+"""McDonald location classes of a lesion, in order of precedence after infratentorial (see `classify_location`)."""
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """How the template's regions are brought to the patient and how lesions are classified.
+
+    Attributes:
+        registration: template-to-patient registration (affine, coarse levels only: regions need ~2 mm).
+        template_spacing_mm: spacing of the template used as the moving image.
+        ventricle_search_mm: how far around the template's ventricles the patient's dark CSF is searched.
+        csf_flair_z: normalised FLAIR (robust z) below which a voxel is taken as CSF.
+        cortex_max_depth_mm: cortex is template grey matter at most this deep below the intracranial surface, and...
+        cortex_min_ventricle_distance_mm: ...at least this far from the ventricles (keeps deep grey matter out).
+        periventricular_mm: a lesion within this distance of a ventricle is periventricular ("abutting").
+        juxtacortical_mm: a lesion within this distance of the cortex is juxtacortical/cortical.
+        infratentorial_fraction: share of a lesion's voxels in the infratentorial region that makes it infratentorial.
+    """
+
+    registration: RegistrationConfig = RegistrationConfig(
+        transform="affine", shrink_factors=(4, 2), smoothing_mm=(4.0, 2.0), iterations=100, min_samples=20000)
+    template_spacing_mm: float = 2.0
+    ventricle_search_mm: float = 5.0
+    csf_flair_z: float = -1.5
+    cortex_max_depth_mm: float = 40.0
+    cortex_min_ventricle_distance_mm: float = 6.0
+    periventricular_mm: float = 3.0
+    juxtacortical_mm: float = 2.0
+    infratentorial_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class RegionMap:
+    """Regions of one patient's brain.
+
+    Attributes:
+        regions: label map (values in `REGION_LABELS`) on the grid it was made for.
+        intracranial_volume_mm3: estimated intracranial volume (template ICV / registration determinant).
+        patient_to_template: 4x4 RAS+ matrix from patient world mm to MNI world mm.
+    """
+
+    regions: LabelVolume
+    intracranial_volume_mm3: float
+    patient_to_template: npt.NDArray[np.float64]
+
+
+def _template_image(anatomy: Anatomy) -> Volume:
+    """A T1-like intensity image made from the tissue maps (MI registration needs only distinct tissues)."""
+    return Volume(0.25 * anatomy.csf + 0.65 * anatomy.gm + 1.0 * anatomy.wm, anatomy.affine)
+
+
+def _template_regions(anatomy: Anatomy, config: RegionConfig) -> LabelVolume:
+    s = anatomy.spacing_mm
+    depth = ndimage.distance_transform_edt(anatomy.brain, sampling=s)
+    from_vent = ndimage.distance_transform_edt(~anatomy.ventricles, sampling=s)
+    out = np.zeros(anatomy.shape, np.uint8)
+    out[anatomy.brain] = OTHER_BRAIN
+    out[anatomy.brain & (anatomy.wm > 0.5)] = WHITE_MATTER
+    cortex = ((anatomy.gm > 0.5) & (depth <= config.cortex_max_depth_mm)
+              & (from_vent > config.cortex_min_ventricle_distance_mm))
+    out[cortex] = CORTEX
+    out[anatomy.infratentorial] = INFRATENTORIAL
+    out[anatomy.ventricles] = VENTRICLES
+    return LabelVolume(out, anatomy.affine)
+
+
+def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig,
+                flair: Volume | None = None) -> RegionMap:
+    """Register the MNI template to a patient and carry its regions over.
+
+    Args:
+        reference: the patient's normalised image used for registration (FLAIR or T1) on the working grid.
+        brain_mask: the patient's brain mask on the same grid.
+        config: registration and region settings.
+        flair: the patient's normalised FLAIR on the same grid, to refine the ventricles (None: template only).
+
+    Returns:
+        RegionMap on `reference`'s grid.
+
+    Raises:
+        RegistrationError: the template could not be registered.
+    """
+    anatomy = load_mni_anatomy(config.template_spacing_mm)
+    masked = reference.with_array(np.where(brain_mask.mask, reference.array - reference.array.min(), 0.0))
+    result = register(_template_image(anatomy), masked, config.registration, fixed_mask=brain_mask)
+    patient_to_template = result.fixed_to_moving
+    grid = Grid.of(reference)
+    template = _template_regions(load_mni_anatomy(1.0), config)
+    regions = resample(template, grid, world_transform=patient_to_template).array.copy()
+    inside = brain_mask.mask
+    regions[~inside] = 0
+    regions[inside & (regions == 0)] = OTHER_BRAIN
+    if flair is not None:
+        spacing = reference.spacing_mm
+        near = ndimage.distance_transform_edt(regions != VENTRICLES, sampling=spacing) <= config.ventricle_search_mm
+        dark = inside & (flair.array < config.csf_flair_z)
+        refined = near & dark
+        # keep only dark components touching the template's ventricles: sulcal CSF stays out
+        labels, n = ndimage.label(refined)
+        if n:
+            touching = np.unique(labels[(regions == VENTRICLES) & refined])
+            refined = np.isin(labels, touching[touching > 0])
+            regions[(regions == VENTRICLES) & ~refined] = OTHER_BRAIN
+            regions[refined] = VENTRICLES
+    mni_icv = float(load_mni_anatomy(1.0).brain.sum())  # 1 mm voxels
+    icv = mni_icv / abs(float(np.linalg.det(patient_to_template[:3, :3])))
+    log.info("regions mapped: template NMI %.3f, intracranial volume %.0f ml",
+             result.normalized_mutual_information, icv / 1000)
+    return RegionMap(LabelVolume(regions, reference.affine), icv, patient_to_template)
+
+
+def distance_maps_mm(regions: LabelVolume) -> dict[str, npt.NDArray[np.float32]]:
+    """Distance (mm) from every voxel to the ventricles and to the cortex (0 inside them; inf when absent)."""
+    out = {}
+    for name, label in (("ventricles", VENTRICLES), ("cortex", CORTEX)):
+        target = regions.array == label
+        if target.any():
+            out[name] = ndimage.distance_transform_edt(~target, sampling=regions.spacing_mm).astype(np.float32)
+        else:
+            out[name] = np.full(regions.shape, np.inf, np.float32)
+    return out
+
+
+def classify_location(lesion: npt.NDArray[np.bool_], regions: npt.NDArray[np.integer],
+                      distances: dict[str, npt.NDArray[np.float32]], config: RegionConfig) -> str:
+    """The McDonald location class of one lesion.
+
+    Precedence: infratentorial (at least `infratentorial_fraction` of its voxels below the tentorium), then
+    periventricular (any voxel within `periventricular_mm` of a lateral ventricle), then juxtacortical/cortical
+    (any voxel within `juxtacortical_mm` of the cortex), else other white matter.
+
+    Args:
+        lesion: boolean mask of the lesion (any sub-block, with `regions` and `distances` cut the same way).
+        regions: region map values on the same voxels.
+        distances: `distance_maps_mm` cut the same way.
+        config: the distances and fraction above.
+    """
+    if not lesion.any():
+        return "white_matter"
+    if float(np.mean(regions[lesion] == INFRATENTORIAL)) >= config.infratentorial_fraction:
+        return "infratentorial"
+    if float(distances["ventricles"][lesion].min()) <= config.periventricular_mm:
+        return "periventricular"
+    if float(distances["cortex"][lesion].min()) <= config.juxtacortical_mm:
+        return "juxtacortical"
+    return "white_matter"

@@ -1,0 +1,125 @@
+"""Bringing the studies of one patient into one common space.
+
+Two studies: the follow-up is registered rigidly to the baseline (Mattes MI on brain-masked, bias-corrected
+FLAIRs), and the common space is half-way between them: each study reaches it through the matrix square root of
+that rigid transform, so both are resampled once, with the same blur. Three or more: the baseline is the common
+space and every later study is registered to it (a half-way space for many studies would need a group-wise
+registration that this does not attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.linalg
+
+from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.preprocessing.registration import RegistrationConfig, RegistrationResult, register
+from lesionwatch.preprocessing.resampling import Grid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """How studies are aligned.
+
+    Attributes:
+        registration: study-to-baseline registration (rigid: one patient's head does not change shape).
+        spacing_mm: voxel size of the common grid.
+        margin_mm: margin around the baseline brain in the common grid.
+    """
+
+    registration: RegistrationConfig = RegistrationConfig(transform="rigid", iterations=120)
+    spacing_mm: float = 1.0
+    margin_mm: float = 4.0
+
+
+@dataclass(frozen=True)
+class CommonSpace:
+    """The common space of a patient's studies.
+
+    Attributes:
+        grid: the common grid (RAS+, isotropic).
+        common_to_study: per study, 4x4 RAS+ matrix mapping common world mm to that study's world mm (the
+            `world_transform` that resamples the study into the common grid).
+        registrations: per later study, the registration to the baseline (similarity figures for QC).
+        kind: "half-way" or "baseline".
+    """
+
+    grid: Grid
+    common_to_study: tuple[npt.NDArray[np.float64], ...]
+    registrations: tuple[RegistrationResult, ...]
+    kind: str
+
+    def study_to_common(self, index: int) -> npt.NDArray[np.float64]:
+        """4x4 matrix mapping study `index`'s world mm to common world mm (resamples common-space maps back)."""
+        return np.asarray(np.linalg.inv(self.common_to_study[index]))
+
+
+def halfway_matrix(transform: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The rigid matrix H with H @ H = `transform` (the principal square root)."""
+    root = scipy.linalg.sqrtm(transform)
+    return np.asarray(np.real(root), dtype=np.float64)
+
+
+def _masked(image: Volume, mask: LabelVolume) -> Volume:
+    arr = image.array
+    return image.with_array(np.where(mask.mask, arr - float(arr[mask.mask].min(initial=0.0)), 0.0))
+
+
+def _grid_around(mask: LabelVolume, to_common: npt.NDArray[np.float64], config: AlignmentConfig) -> Grid:
+    idx = np.argwhere(mask.mask)
+    if idx.size == 0:
+        idx = np.array([[0, 0, 0], np.array(mask.shape) - 1])
+    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0)
+    corners = np.array([[a, b, c] for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
+                        for c in (lo_i[2], hi_i[2])], dtype=float)
+    world = corners @ mask.affine[:3, :3].T + mask.affine[:3, 3]
+    common = world @ to_common[:3, :3].T + to_common[:3, 3]
+    lo = common.min(axis=0) - config.margin_mm
+    hi = common.max(axis=0) + config.margin_mm
+    s = config.spacing_mm
+    shape = tuple(int(np.ceil((h - low) / s)) + 1 for low, h in zip(lo, hi, strict=True))
+    affine = np.diag([s, s, s, 1.0])
+    affine[:3, 3] = lo
+    return Grid((shape[0], shape[1], shape[2]), affine)
+
+
+def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: AlignmentConfig) -> CommonSpace:
+    """Register every study to the first and build the common space.
+
+    Args:
+        flairs: bias-corrected FLAIR of each study, in time order, each on its own grid.
+        brain_masks: brain mask of each study, on the grid of its FLAIR.
+        config: registration and grid settings.
+
+    Returns:
+        CommonSpace with one common-to-study matrix per study.
+
+    Raises:
+        SpatialMismatchError, RegistrationError: a study could not be registered to the baseline.
+    """
+    if len(flairs) < 2 or len(flairs) != len(brain_masks):
+        raise ValueError("align_studies needs at least two studies, each with its brain mask")
+    fixed = _masked(flairs[0], brain_masks[0])
+    results = []
+    for flair, mask in zip(flairs[1:], brain_masks[1:], strict=True):
+        # Register with the follow-up's own brain outline: both brains, not the skulls, drive the metric.
+        results.append(register(_masked(flair, mask), fixed, config.registration, fixed_mask=brain_masks[0]))
+    if len(flairs) == 2:
+        baseline_to_followup = results[0].fixed_to_moving
+        half = halfway_matrix(baseline_to_followup)
+        matrices = (np.asarray(np.linalg.inv(half)), half)
+        kind = "half-way"
+    else:
+        matrices = (np.eye(4), *(r.fixed_to_moving for r in results))
+        kind = "baseline"
+    grid = _grid_around(brain_masks[0], np.linalg.inv(matrices[0]), config)
+    for r in results:
+        log.info("study registered to baseline: NMI %.3f (before %.3f)", r.normalized_mutual_information,
+                 r.initial_normalized_mutual_information)
+    return CommonSpace(grid, matrices, tuple(results), kind)

@@ -1,0 +1,222 @@
+"""The follow-up workflow: analyse two or more studies of one patient jointly and write what changed.
+
+Output folder:
+    <label>/          one per study: native-grid lesion mask, lesion labels (ids shared by all studies), change map
+                      (`longitudinal.change.CHANGE_LABELS`), probability, regions, lesion table, summary
+    common/           the common space: each study's FLAIR, lesion labels and change map (`space-common`)
+    change_table.csv/.json   one row per lesion: volume per study (common grid), class per interval
+    summary.json      per interval: new / enlarging / shrinking / resolved counts and volume change
+    transforms.json   common-to-study matrices (RAS+ mm) and registration similarity
+    provenance.json, lesionwatch.log
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lesionwatch.errors import ConfigError
+from lesionwatch.io.atomic import write_json_atomically
+from lesionwatch.io.nifti import write_nifti
+from lesionwatch.io.study import StudyInputs
+from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.longitudinal.alignment import AlignmentConfig, CommonSpace, align_studies
+from lesionwatch.longitudinal.change import CHANGE_LABELS, ChangeConfig, LongitudinalResult, analyse_change
+from lesionwatch.preprocessing.pipeline import PreprocessingConfig
+from lesionwatch.preprocessing.resampling import Grid, resample
+from lesionwatch.workflows.preprocess import PROVENANCE_NAME, RunOptions, check_output_folder, output_folder
+from lesionwatch.workflows.progress import stage_progress
+from lesionwatch.workflows.provenance import build_provenance, config_dict
+from lesionwatch.workflows.segment import (
+    ANALYSIS_STAGES,
+    NATIVE,
+    SegmentationConfig,
+    StudyAnalysis,
+    analyse_study,
+    load_scorer,
+    model_provenance,
+    write_study_results,
+)
+from lesionwatch.workflows.tables import write_table
+
+log = logging.getLogger(__name__)
+
+CHANGE_MAP_NAME = "change_map_space-native.nii.gz"
+CHANGE_TABLE_NAME = "change_table"
+COMMON_DIR = "common"
+
+
+@dataclass(frozen=True)
+class LongitudinalConfig:
+    """Configuration of a follow-up beyond segmentation.
+
+    Attributes:
+        alignment: how studies are brought into the common space.
+        change: thresholds of the joint analysis (its `threshold` and `min_lesion_volume_mm3` are replaced by
+            the segmentation's, so one sensitivity control governs both).
+    """
+
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    change: ChangeConfig = field(default_factory=ChangeConfig)
+
+
+def _to_common(image: Volume, space: CommonSpace, index: int) -> Volume:
+    return resample(image, space.grid, world_transform=space.common_to_study[index], order=1)
+
+
+def _to_native(labels: LabelVolume, analysis: StudyAnalysis, space: CommonSpace, index: int) -> LabelVolume:
+    native = analysis.pre.native_flair
+    moved = resample(labels, Grid.of(native), world_transform=space.study_to_common(index))
+    return LabelVolume(moved.array, native.affine, native.header)
+
+
+def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig) -> tuple[CommonSpace, list[Volume],
+                                                                                    LongitudinalResult]:
+    """Align the analysed studies and classify lesion change; returns the space, common FLAIRs and the result."""
+    flairs, masks = [], []
+    for a in analyses:
+        flair = a.pre.bias_corrected_flair
+        flairs.append(flair)
+        masks.append(resample(a.pre.native_brain_mask, Grid.of(flair)))
+    space = align_studies(flairs, masks, config.alignment)
+    common_flairs = [_to_common(a.pre.channels["flair"], space, i) for i, a in enumerate(analyses)]
+    probabilities = [_to_common(a.probability, space, i) for i, a in enumerate(analyses)]
+    brains = [resample(a.pre.brain_mask, space.grid, world_transform=space.common_to_study[i]).mask
+              for i, a in enumerate(analyses)]
+    brain = LabelVolume(np.logical_and.reduce(brains).astype(np.uint8), space.grid.affine)
+    result = analyse_change(common_flairs, probabilities, brain, config.change)
+    return space, common_flairs, result
+
+
+def study_labels(inputs: list[StudyInputs], labels: list[str] | None) -> list[str]:
+    """Folder names of the studies: given labels, BIDS session names, or study1, study2, ..."""
+    if labels:
+        if len(labels) != len(inputs):
+            raise ConfigError(f"{len(labels)} labels given for {len(inputs)} studies; give one per study or none")
+        chosen = labels
+    else:
+        sessions = [p.flair.parent.parent.name for p in inputs]
+        chosen = sessions if all(s.startswith("ses-") for s in sessions) else [
+            f"study{i + 1}" for i in range(len(inputs))]
+    bad = [c for c in chosen if not c or "/" in c or c.startswith(".") or c == COMMON_DIR]
+    if bad or len(set(chosen)) != len(chosen):
+        raise ConfigError(f"study labels {chosen}: expected distinct folder names (no '/', not '{COMMON_DIR}')")
+    return chosen
+
+
+def common_sequences(inputs: list[StudyInputs]) -> list[StudyInputs]:
+    """Keep only the sequences every study has: a T1 in one study only would make the segmentations differ."""
+    shared = set.intersection(*(set(i.paths()) for i in inputs))
+    dropped = sorted(set().union(*(set(i.paths()) for i in inputs)) - shared)
+    if dropped:
+        log.warning("sequences %s are not in every study; they are left out of the follow-up", ", ".join(dropped))
+    return [dataclasses.replace(i, **{name: None for name in dropped}) for i in inputs]
+
+
+def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: PreprocessingConfig,
+                 segmentation: SegmentationConfig, followup: LongitudinalConfig, options: RunOptions,
+                 labels: list[str] | None = None) -> Path:
+    """Analyse two or more studies of one patient (in time order) and write the follow-up folder atomically.
+
+    Raises:
+        ConfigError: fewer than two studies, or bad labels.
+        OutputExistsError, and the input errors of `segment`: nothing is written then.
+    """
+    if len(inputs) < 2:
+        raise ConfigError(f"a follow-up needs at least two studies, got {len(inputs)}")
+    names = study_labels(inputs, labels)
+    inputs = common_sequences(inputs)
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir, options.force)
+    scorer = load_scorer(segmentation)
+    config = dataclasses.replace(followup, change=dataclasses.replace(
+        followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
+    with output_folder(out_dir, options) as stage:
+        total = len(inputs) * len(ANALYSIS_STAGES) + 2
+        with stage_progress("follow-up", total, options.progress) as bar:
+            analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar) for i in inputs]
+            bar.stage("align and compare")
+            start = time.perf_counter()
+            space, common_flairs, result = joint_analysis(analyses, config)
+            joint_s = round(time.perf_counter() - start, 3)
+            bar.stage("write")
+            outputs, summaries = _write(stage, names, analyses, space, common_flairs, result, segmentation, options)
+        provenance = build_provenance(
+            command="followup", inputs={f"{n}_{k}": p for n, i in zip(names, inputs, strict=True)
+                                        for k, p in i.paths().items()},
+            config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation),
+                    "followup": config_dict(config)},
+            timings_s={**{f"{n}_{k}": v for n, a in zip(names, analyses, strict=True)
+                          for k, v in a.timings_s.items()}, "joint_analysis": joint_s},
+            outputs=outputs,
+            extra={"model": model_provenance(scorer), "common_space": space.kind,
+                   "intervals": [i.as_dict() for i in result.intervals], "studies": summaries},
+        )
+        write_json_atomically(stage / PROVENANCE_NAME, provenance)
+    for interval in result.intervals:
+        log.info("interval %s: %d new, %d enlarging, %d shrinking, %d resolved; volume change %+.0f mm3",
+                 interval.interval, interval.new_count, interval.enlarging_count, interval.shrinking_count,
+                 interval.resolved_count, interval.volume_change_mm3)
+    return out_dir
+
+
+def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space: CommonSpace,
+           common_flairs: list[Volume], result: LongitudinalResult, segmentation: SegmentationConfig,
+           options: RunOptions) -> tuple[dict[str, str], dict[str, object]]:
+    outputs: dict[str, str] = {}
+    summaries: dict[str, object] = {}
+    common = folder / COMMON_DIR
+    common.mkdir()
+    for i, (name, analysis) in enumerate(zip(names, analyses, strict=True)):
+        sub = folder / name
+        sub.mkdir()
+        ids_native = _to_native(result.lesion_ids[i], analysis, space, i)
+        written, summary = write_study_results(analysis, sub, ids_native, segmentation.regions,
+                                               intermediates=options.write_intermediates)
+        write_nifti(_to_native(result.change_maps[i], analysis, space, i), sub / CHANGE_MAP_NAME)
+        written[CHANGE_MAP_NAME] = NATIVE
+        outputs.update({f"{name}/{k}": v for k, v in written.items()})
+        summaries[name] = summary.as_dict()
+        for kind, image in (("flair", common_flairs[i]), ("lesion_labels", result.lesion_ids[i]),
+                            ("change_map", result.change_maps[i])):
+            fname = f"{kind}_{name}_space-common.nii.gz"
+            write_nifti(image, common / fname)
+            outputs[f"{COMMON_DIR}/{fname}"] = f"common space ({space.kind})"
+    rows = []
+    for track in result.tracks:
+        row: dict[str, object] = {"lesion_id": track.lesion_id}
+        row.update({f"volume_mm3_{n}": v for n, v in zip(names, track.volumes_mm3, strict=True)})
+        for t in range(1, len(names)):
+            key = f"{names[t - 1]}_to_{names[t]}"
+            row[f"change_{key}"] = track.changes[t - 1]
+            row[f"merged_{key}"] = track.merged[t - 1]
+            row[f"split_{key}"] = track.split[t - 1]
+        rows.append(row)
+    columns = ["lesion_id", *[f"volume_mm3_{n}" for n in names]]
+    for t in range(1, len(names)):
+        key = f"{names[t - 1]}_to_{names[t]}"
+        columns += [f"change_{key}", f"merged_{key}", f"split_{key}"]
+    outputs.update(write_table(rows, columns, folder, CHANGE_TABLE_NAME))
+    intervals = []
+    for t, interval in enumerate(result.intervals, start=1):
+        intervals.append({**interval.as_dict(), "interval": f"{names[t - 1]} -> {names[t]}"})
+    write_json_atomically(folder / "summary.json", {
+        "studies": names, "common_space": space.kind, "intervals": intervals, "per_study": summaries,
+        "change_map_labels": CHANGE_LABELS,
+    })
+    write_json_atomically(folder / "transforms.json", {
+        "common_space": space.kind,
+        "common_to_study_ras": {n: m.round(6).tolist() for n, m in zip(names, space.common_to_study, strict=True)},
+        "registration_to_baseline": {
+            n: {"normalized_mutual_information": round(r.normalized_mutual_information, 4),
+                "normalized_mutual_information_before": round(r.initial_normalized_mutual_information, 4)}
+            for n, r in zip(names[1:], space.registrations, strict=True)},
+    })
+    outputs["summary.json"] = "follow-up summary"
+    outputs["transforms.json"] = "common-space transforms"
+    return outputs, summaries
