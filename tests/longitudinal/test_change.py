@@ -18,9 +18,9 @@ from lesionwatch.longitudinal.change import (
 from lesionwatch.synth import FollowupConfig, SynthConfig, generate_case
 
 
-def _images(labels: np.ndarray, brain: np.ndarray, rng: np.random.Generator) -> Volume:
+def _images(labels: np.ndarray, brain: np.ndarray, rng: np.random.Generator, spacing: float = 1.0) -> Volume:
     flair = rng.normal(0.0, 0.3, labels.shape) + 4.0 * (labels > 0)
-    return Volume(np.where(brain, flair, 0.0).astype(np.float32), np.eye(4))
+    return Volume(np.where(brain, flair, 0.0).astype(np.float32), np.diag([spacing, spacing, spacing, 1.0]))
 
 
 def test_synthetic_followup_is_classified_lesion_by_lesion() -> None:
@@ -30,15 +30,15 @@ def test_synthetic_followup_is_classified_lesion_by_lesion() -> None:
     rng = np.random.default_rng(0)
     maps = [tp.anatomy_lesions.array for tp in case.timepoints]
     brain = ndimage.binary_dilation(np.logical_or.reduce([m > 0 for m in maps]), iterations=6)
-    flairs = [_images(m, brain, rng) for m in maps]
+    grid = np.diag([1.5, 1.5, 1.5, 1.0])
+    flairs = [_images(m, brain, rng, 1.5) for m in maps]
     probabilities = [np.where(m > 0, 0.9, 0.05).astype(np.float32) for m in maps]
     # the segmenter misses a stable lesion at the last time point: without a FLAIR change it must stay stable
     stable = [t for t in case.lesions if t.changes and t.changes[-1] == "stable" and t.volumes_mm3[-1] > 20]
     missed = stable[0].id
     probabilities[-1][maps[-1] == missed] = 0.1
     voxel = 1.5 ** 3
-    result = analyse_change(flairs, [Volume(p * 1.0, np.eye(4)) for p in probabilities],
-                            LabelVolume(brain.astype(np.uint8), np.diag([1.5, 1.5, 1.5, 1.0])),
+    result = analyse_change(flairs, [Volume(p, grid) for p in probabilities], LabelVolume(brain, grid),
                             ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0, min_volume_change_mm3=2 * voxel))
     checked = 0
     for truth in case.lesions:

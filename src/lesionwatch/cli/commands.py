@@ -74,6 +74,7 @@ RegOpt = Annotated[str, typer.Option("--registration", help="rigid or affine reg
 BiasOpt = Annotated[bool, typer.Option("--bias-correction/--no-bias-correction", help="N4 bias correction.")]
 SpacingOpt = Annotated[float, typer.Option("--spacing-mm", help="Isotropic spacing of the working grid (mm).")]
 IntermediatesOpt = Annotated[bool, typer.Option("--intermediates", help="Also write working-grid images.")]
+ReportOpt = Annotated[bool, typer.Option("--report/--no-report", help="Write figures and the HTML/PDF report.")]
 
 
 def preprocess(
@@ -119,6 +120,7 @@ def segment(
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
     intermediates: IntermediatesOpt = False,
+    report: ReportOpt = True,
 ) -> None:
     """Segment MS lesions in one study; writes probability and mask in the native FLAIR grid."""
     from lesionwatch.workflows.preprocess import RunOptions
@@ -128,7 +130,8 @@ def segment(
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
                              min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta)
-    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
+    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
+                         report=report)
     out_dir = run_segment(inputs, out, pre, seg, options)
     typer.echo(f"lesion mask: {out_dir / MASK_NAME}")
 
@@ -153,6 +156,7 @@ def followup(
                                      "to appear or disappear.")] = 3.0,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
+    report: ReportOpt = True,
 ) -> None:
     """Follow one patient over two or more studies: new, enlarging, shrinking and resolved lesions."""
     from lesionwatch.io.bids import list_bids_sessions
@@ -173,9 +177,19 @@ def followup(
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(model=model, threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd))
-    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates)
+    options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
+                         report=report)
     out_dir = run_followup(studies, out, pre, seg, config, options, labels=label)
     typer.echo(f"follow-up written to {out_dir} (summary: {out_dir / 'summary.json'})")
+
+
+def report(
+    folder: Annotated[Path, typer.Argument(help="A segment or followup output folder.")],
+) -> None:
+    """Rebuild the figures and the HTML/PDF report of an existing output folder (the analysis is not changed)."""
+    from lesionwatch.workflows.report import build_report
+
+    typer.echo(f"report: {build_report(folder)}")
 
 
 def synth(
@@ -350,6 +364,7 @@ def register(app: typer.Typer) -> None:
     app.command()(preprocess)
     app.command()(segment)
     app.command()(followup)
+    app.command()(report)
     app.command()(synth)
     app.command()(demo)
     app.command()(evaluate)

@@ -15,7 +15,7 @@ other white matter. See `classify_location` for the distances used.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -52,8 +52,8 @@ class RegionConfig:
         infratentorial_fraction: share of a lesion's voxels in the infratentorial region that makes it infratentorial.
     """
 
-    registration: RegistrationConfig = RegistrationConfig(
-        transform="affine", shrink_factors=(4, 2), smoothing_mm=(4.0, 2.0), iterations=100, min_samples=20000)
+    registration: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(
+        transform="affine", shrink_factors=(4, 2), smoothing_mm=(4.0, 2.0), iterations=100, min_samples=20000))
     template_spacing_mm: float = 2.0
     ventricle_search_mm: float = 5.0
     csf_flair_z: float = -1.5

@@ -9,6 +9,7 @@ relative to grey matter).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,10 +84,8 @@ def _max_diameter_mm(points: npt.NDArray[np.float64]) -> float:
     if len(points) < 2:
         return 0.0
     if len(points) > 50:
-        try:
+        with contextlib.suppress(QhullError):  # a flat lesion (one slice) has coplanar points: keep them all
             points = points[ConvexHull(points).vertices]
-        except QhullError:  # flat lesion (one slice): all points are coplanar
-            pass
     if len(points) > 3000:
         points = points[np.linspace(0, len(points) - 1, 3000).astype(int)]
     d = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))

@@ -10,7 +10,7 @@ registration that this does not attempt).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ class AlignmentConfig:
         margin_mm: margin around the baseline brain in the common grid.
     """
 
-    registration: RegistrationConfig = RegistrationConfig(transform="rigid", iterations=120)
+    registration: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(iterations=120))
     spacing_mm: float = 1.0
     margin_mm: float = 4.0
 
@@ -110,6 +110,7 @@ def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: 
     for flair, mask in zip(flairs[1:], brain_masks[1:], strict=True):
         # Register with the follow-up's own brain outline: both brains, not the skulls, drive the metric.
         results.append(register(_masked(flair, mask), fixed, config.registration, fixed_mask=brain_masks[0]))
+    matrices: tuple[npt.NDArray[np.float64], ...]
     if len(flairs) == 2:
         baseline_to_followup = results[0].fixed_to_moving
         half = halfway_matrix(baseline_to_followup)
@@ -118,7 +119,7 @@ def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: 
     else:
         matrices = (np.eye(4), *(r.fixed_to_moving for r in results))
         kind = "baseline"
-    grid = _grid_around(brain_masks[0], np.linalg.inv(matrices[0]), config)
+    grid = _grid_around(brain_masks[0], np.asarray(np.linalg.inv(matrices[0]), dtype=np.float64), config)
     for r in results:
         log.info("study registered to baseline: NMI %.3f (before %.3f)", r.normalized_mutual_information,
                  r.initial_normalized_mutual_information)

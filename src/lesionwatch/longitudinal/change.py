@@ -7,8 +7,10 @@ intensity changed too:
 1. D = FLAIR(t) - FLAIR(t-1) on the common grid (robust z units, lightly smoothed). An interval is a *change* at
    a voxel when |D| exceeds `change_sd` robust spreads of D inside the brain.
 2. For each voxel, studies not separated by a change form one run; the lesion probabilities are averaged over the
-   run, and the averaged probability is thresholded. A lesion that the segmenter found in one study but missed in
-   the next, with no intensity change, is thus the same lesion (present in both or in neither), never "new".
+   run, and the averaged probability is thresholded (with a lower threshold where the FLAIR brightened; where it
+   brightened into clearly hyperintense signal, the voxel is lesion in any case). A lesion that the segmenter
+   found in one study but missed in the next, with no intensity change, is thus the same lesion (present in both
+   or in neither), never "new".
 3. Lesion identities: connected components (26-connectivity) of the union of all studies' masks. Each component
    is one lesion with one id across all studies; when it has several pieces in one study and one in the next
    they merged, one piece then several is a split.
@@ -52,8 +54,16 @@ class ChangeConfig:
     Attributes:
         threshold: lesion probability at or above which a voxel is lesion (the segmentation's sensitivity).
         min_lesion_volume_mm3: lesions smaller than this in a study are dropped from that study.
-        change_sd: an intensity change larger than this many robust spreads of the difference image counts.
+        change_sd: an intensity change larger than this many robust spreads of the difference image counts...
+        min_change_z: ...and larger than this in normalised FLAIR units (robust z; lesions are 2-6 units brighter
+            than white matter), so that very clean images do not turn interpolation blur into change.
         smoothing_mm: Gaussian sigma applied to the difference image before that test.
+        brightened_threshold_factor: where the FLAIR brightened since the previous study, the probability
+            threshold is multiplied by this: new signal is evidence of a lesion, so new lesions the segmenter is
+            unsure of are still found (step 2 above). 1.0 turns it off.
+        new_signal_min_z: where the FLAIR brightened and is now at least this bright (normalised FLAIR, robust
+            z), the voxel is lesion whatever the segmenter says: strong new hyperintense signal is how a
+            radiologist spots a new lesion on subtraction images. Raise it to disable.
         enlarging_ratio, shrinking_ratio: volume ratios (after / before) that make a lesion enlarging / shrinking...
         min_volume_change_mm3: ...provided the volume changed by at least this much.
     """
@@ -61,7 +71,10 @@ class ChangeConfig:
     threshold: float = 0.5
     min_lesion_volume_mm3: float = 5.0
     change_sd: float = 3.0
-    smoothing_mm: float = 1.0
+    min_change_z: float = 1.0
+    brightened_threshold_factor: float = 0.5
+    new_signal_min_z: float = 2.0
+    smoothing_mm: float = 0.5
     enlarging_ratio: float = 1.5
     shrinking_ratio: float = 0.67
     min_volume_change_mm3: float = 10.0
@@ -141,7 +154,7 @@ def intensity_change(before: Volume, after: Volume, brain: npt.NDArray[np.bool_]
     sigma = config.smoothing_mm / np.array(before.spacing_mm)
     diff = ndimage.gaussian_filter(after.array - before.array, sigma)
     diff = diff - float(np.median(diff[brain])) if brain.any() else diff
-    limit = config.change_sd * _robust_spread(diff[brain])
+    limit = max(config.change_sd * _robust_spread(diff[brain]), config.min_change_z)
     out = np.zeros(diff.shape, np.int8)
     out[(diff > limit) & brain] = 1
     out[(diff < -limit) & brain] = -1
@@ -149,12 +162,16 @@ def intensity_change(before: Volume, after: Volume, brain: npt.NDArray[np.bool_]
 
 
 def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]], brain: npt.NDArray[np.bool_],
-                config: ChangeConfig) -> list[npt.NDArray[np.bool_]]:
+                config: ChangeConfig, flairs: list[Volume] | None = None) -> list[npt.NDArray[np.bool_]]:
     """Lesion masks of all studies, with probabilities pooled over runs of unchanged intensity (step 2)."""
     n = len(probabilities)
     run = [np.zeros(brain.shape, np.int16)]
     for t in range(1, n):
         run.append(run[-1] + (changes[t - 1] != 0))
+    # a run that began with a brightening keeps the lower threshold for all its studies
+    bright = [np.zeros(brain.shape, bool)]
+    for t in range(1, n):
+        bright.append(np.where(changes[t - 1] != 0, changes[t - 1] > 0, bright[-1]))
     masks = []
     voxel_mm3 = probabilities[0].voxel_volume_mm3
     for t in range(n):
@@ -165,7 +182,10 @@ def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]]
             total += np.where(same, probabilities[u].array, 0.0)
             count += same
         pooled = total / count
-        mask = (pooled >= config.threshold) & brain
+        threshold = np.where(bright[t], config.threshold * config.brightened_threshold_factor, config.threshold)
+        mask = (pooled >= threshold) & brain
+        if flairs is not None and t > 0:
+            mask |= (changes[t - 1] > 0) & (flairs[t].array >= config.new_signal_min_z) & brain
         labels, k = label_lesions(mask)
         if k:
             keep = np.concatenate([[False], component_sizes(labels, k) * voxel_mm3 >= config.min_lesion_volume_mm3])
@@ -214,7 +234,7 @@ def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: Lab
     n = len(flairs)
     inside = brain.mask
     changes = [intensity_change(flairs[t - 1], flairs[t], inside, config) for t in range(1, n)]
-    masks = joint_masks(probabilities, changes, inside, config)
+    masks = joint_masks(probabilities, changes, inside, config, flairs)
     union_ids, n_lesions = label_lesions(np.logical_or.reduce(masks))
     voxel_mm3 = brain.voxel_volume_mm3
     volumes = [np.bincount(union_ids[m], minlength=n_lesions + 1) * voxel_mm3 for m in masks]

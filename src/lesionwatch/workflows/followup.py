@@ -32,6 +32,7 @@ from lesionwatch.preprocessing.resampling import Grid, resample
 from lesionwatch.workflows.preprocess import PROVENANCE_NAME, RunOptions, check_output_folder, output_folder
 from lesionwatch.workflows.progress import stage_progress
 from lesionwatch.workflows.provenance import build_provenance, config_dict
+from lesionwatch.workflows.report import write_report_after_analysis
 from lesionwatch.workflows.segment import (
     ANALYSIS_STAGES,
     NATIVE,
@@ -115,7 +116,11 @@ def common_sequences(inputs: list[StudyInputs]) -> list[StudyInputs]:
     dropped = sorted(set().union(*(set(i.paths()) for i in inputs)) - shared)
     if dropped:
         log.warning("sequences %s are not in every study; they are left out of the follow-up", ", ".join(dropped))
-    return [dataclasses.replace(i, **{name: None for name in dropped}) for i in inputs]
+    def keep(path: Path | None, name: str) -> Path | None:
+        return None if name in dropped else path
+
+    return [StudyInputs(i.flair, t1=keep(i.t1, "t1"), t2=keep(i.t2, "t2"), pd=keep(i.pd, "pd"), series=i.series)
+            for i in inputs]
 
 
 def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: PreprocessingConfig,
@@ -158,6 +163,8 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                    "intervals": [i.as_dict() for i in result.intervals], "studies": summaries},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
+    if options.report:
+        write_report_after_analysis(out_dir)
     for interval in result.intervals:
         log.info("interval %s: %d new, %d enlarging, %d shrinking, %d resolved; volume change %+.0f mm3",
                  interval.interval, interval.new_count, interval.enlarging_count, interval.shrinking_count,

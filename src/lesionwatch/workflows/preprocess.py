@@ -30,12 +30,14 @@ class RunOptions:
     Attributes:
         force: replace an existing output folder (only once the new results are complete).
         progress: show a progress bar.
-        write_intermediates: also write the working-grid images and registered sequences.
+        write_intermediates: also write the working-grid images.
+        report: write figures and the HTML/PDF report after the analysis (segment and follow-up).
     """
 
     force: bool = False
     progress: bool = True
     write_intermediates: bool = False
+    report: bool = True
 
 
 def check_output_folder(out_dir: Path, force: bool) -> None:
@@ -68,11 +70,27 @@ def output_folder(out_dir: Path, options: RunOptions) -> Iterator[Path]:
             handler.close()
 
 
+FLAIR_NAME = "flair_space-native_desc-biascorrected.nii.gz"
+NATIVE = "native FLAIR grid (FLAIR header)"
+
+
+def registered_name(sequence: str) -> str:
+    """File name of a registered, normalised sequence on the native FLAIR grid."""
+    return f"{sequence}_space-native_desc-registered.nii.gz"
+
+
 def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: bool) -> dict[str, str]:
-    """Write the brain mask (and optionally intermediates) into `folder`; return file name -> space."""
+    """Write the brain mask, the bias-corrected FLAIR and the registered sequences on the native FLAIR grid (what
+    reports and viewers show), and optionally the working-grid images, into `folder`; return file name -> space."""
     outputs: dict[str, str] = {}
     write_nifti(pre.native_brain_mask, folder / "brain_mask_space-native.nii.gz")
-    outputs["brain_mask_space-native.nii.gz"] = "native FLAIR grid (FLAIR header)"
+    outputs["brain_mask_space-native.nii.gz"] = NATIVE
+    write_nifti(pre.to_native(pre.bias_corrected_flair), folder / FLAIR_NAME)
+    outputs[FLAIR_NAME] = NATIVE
+    for name, image in pre.channels.items():
+        if name != "flair":
+            write_nifti(pre.to_native(image), folder / registered_name(name))
+            outputs[registered_name(name)] = NATIVE + ", normalised"
     if intermediates:
         write_nifti(pre.brain_mask, folder / "brain_mask_space-working.nii.gz")
         outputs["brain_mask_space-working.nii.gz"] = "working grid (1 mm RAS+)"
@@ -80,9 +98,6 @@ def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: b
             fname = f"{name}_space-working_desc-normalized.nii.gz"
             write_nifti(image, folder / fname)
             outputs[fname] = "working grid (1 mm RAS+)"
-        fname = "flair_space-native_desc-biascorrected.nii.gz"
-        write_nifti(pre.to_native(pre.bias_corrected_flair), folder / fname)
-        outputs[fname] = "native FLAIR grid (FLAIR header)"
     return outputs
 
 

@@ -23,6 +23,7 @@ from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, 
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
+    NATIVE,
     PROVENANCE_NAME,
     RunOptions,
     check_output_folder,
@@ -31,8 +32,10 @@ from lesionwatch.workflows.preprocess import (
     write_preprocessed,
 )
 from lesionwatch.workflows.progress import StageProgress, stage_progress
-from lesionwatch.workflows.tables import write_lesion_table
 from lesionwatch.workflows.provenance import build_provenance, config_dict
+from lesionwatch.workflows.qc import qc_warnings
+from lesionwatch.workflows.report import write_report_after_analysis
+from lesionwatch.workflows.tables import write_lesion_table
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,6 @@ PROBABILITY_NAME = "lesion_probability_space-native.nii.gz"
 LABELS_NAME = "lesion_labels_space-native.nii.gz"
 REGIONS_NAME = "regions_space-native.nii.gz"
 SUMMARY_NAME = "summary.json"
-NATIVE = "native FLAIR grid (FLAIR header)"
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,9 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
                         *, intermediates: bool) -> tuple[dict[str, str], LesionSummary]:
     """Write one study's native-grid images, lesion table and summary into `folder`; return file -> space."""
     table, summary, native_regions = measure_lesions(analysis, lesion_ids, config)
+    warnings = qc_warnings(analysis.pre, table)
+    for warning in warnings:
+        log.warning("QC: %s", warning)
     outputs = write_preprocessed(analysis.pre, folder, intermediates=intermediates)
     write_nifti(analysis.native_probability, folder / PROBABILITY_NAME)
     write_nifti(lesion_ids.with_array((lesion_ids.array > 0).astype(np.uint8)), folder / MASK_NAME)
@@ -186,7 +191,8 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
     write_nifti(native_regions, folder / REGIONS_NAME)
     outputs.update({name: NATIVE for name in (PROBABILITY_NAME, MASK_NAME, LABELS_NAME, REGIONS_NAME)})
     outputs.update(write_lesion_table(table, folder))
-    write_json_atomically(folder / SUMMARY_NAME, summary.as_dict())
+    write_json_atomically(folder / SUMMARY_NAME, {**summary.as_dict(), "qc_warnings": warnings,
+                                                  "qc": preprocessing_qc(analysis.pre)})
     outputs[SUMMARY_NAME] = "study summary (volumes in mm3)"
     return outputs, summary
 
@@ -216,7 +222,9 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
             config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
             timings_s=analysis.timings_s, outputs=outputs,
             extra={"qc": preprocessing_qc(analysis.pre), "summary": summary.as_dict(),
-                   "model": model_provenance(scorer)},
+                   "model": model_provenance(scorer), "dicom_series": analysis.study.dicom},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
+    if options.report:
+        write_report_after_analysis(out_dir)
     return out_dir

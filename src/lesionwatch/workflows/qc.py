@@ -1,0 +1,42 @@
+"""Automatic quality-control warnings of one study, kept in its summary.json and shown in its report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lesionwatch.lesions.table import LesionTable
+from lesionwatch.preprocessing.pipeline import PreprocessedStudy
+
+MIN_NMI = 1.08
+"""Normalised mutual information below which a registration is flagged (good T1-FLAIR pairs reach 1.15-1.4)."""
+BRAIN_ML = (800.0, 2200.0)
+"""Plausible adult brain-mask volumes (ml); outside, the brain extraction probably failed."""
+MAX_SLICE_MM = 3.0
+"""Slices thicker than this hide small lesions."""
+MIN_LESION_CONTRAST_SD = 1.5
+"""Median lesion FLAIR contrast (NAWM SDs) below which the FLAIR contrast is called low."""
+
+
+def qc_warnings(pre: PreprocessedStudy, table: LesionTable) -> list[str]:
+    """Plain-language warnings about registration, brain mask, slice thickness and lesion contrast."""
+    warnings = []
+    for name, reg in pre.registrations.items():
+        if reg.normalized_mutual_information < MIN_NMI or \
+                reg.normalized_mutual_information < reg.initial_normalized_mutual_information:
+            nmi = reg.normalized_mutual_information
+            warnings.append(f"{name.upper()} to FLAIR registration looks poor (NMI {nmi:.3f}"
+                            f", before {reg.initial_normalized_mutual_information:.3f}): check the registration "
+                            "picture.")
+    brain_ml = pre.native_brain_mask.volume_mm3 / 1000
+    if not BRAIN_ML[0] <= brain_ml <= BRAIN_ML[1]:
+        warnings.append(f"brain mask of {brain_ml:.0f} ml is outside the usual {BRAIN_ML[0]:.0f}-{BRAIN_ML[1]:.0f} "
+                        "ml: check the brain-mask picture.")
+    thickest = max(pre.native_flair.spacing_mm)
+    if thickest > MAX_SLICE_MM:
+        warnings.append(f"FLAIR slices are {thickest:.1f} mm thick: lesions smaller than about {thickest:.0f} mm "
+                        "across may be missed or merged.")
+    contrasts = [c for c in table.column("flair_contrast_nawm_sd") if c is not None]
+    if contrasts and float(np.median(contrasts)) < MIN_LESION_CONTRAST_SD:
+        warnings.append(f"low lesion contrast on FLAIR (median {float(np.median(contrasts)):.1f} NAWM SDs): "
+                        "results are less reliable.")
+    return warnings

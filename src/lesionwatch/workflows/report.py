@@ -1,0 +1,253 @@
+"""The report workflow: read a segment or follow-up output folder, draw its figures and write the report.
+
+Writes into the folder (never touching the analysis files):
+    report.html            self-contained page (figures embedded)
+    report.pdf             the same, printed
+    figures/*.png          overlay montage, orthogonal views, plots, QC panel
+    figures/sweep.gif, .mp4  animation through the axial slices
+    lesion_mask.dcm / change_map.dcm   DICOM Segmentation, when the FLAIR came from DICOM
+
+`lesionwatch report OUT_DIR` runs this again on an existing folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesionwatch.errors import InputFileNotFoundError
+from lesionwatch.io.atomic import write_atomically, write_text_atomically
+from lesionwatch.io.nifti import read_labels, read_volume
+from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.preprocessing.reorientation import reorient_to_ras
+from lesionwatch.reporting.animation import encode_gif, encode_mp4
+from lesionwatch.reporting.document import Figure, ReportContent, Table, render_html, render_pdf
+from lesionwatch.reporting.figures import (
+    CHANGE_PALETTE,
+    LOCATION_CODES,
+    LOCATION_PALETTE,
+    DisplayImage,
+    animation_frames,
+    largest_lesion_centre,
+    location_volume_plot,
+    orthogonal_views,
+    overlay_montage,
+    qc_panel,
+    timeline_plot,
+)
+from lesionwatch.workflows.preprocess import FLAIR_NAME, PROVENANCE_NAME, registered_name
+
+log = logging.getLogger(__name__)
+
+FIGURES_DIR = "figures"
+TABLE_COLUMNS = ("lesion_id", "volume_mm3", "location", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
+                 "max_diameter_mm", "flair_contrast_nawm_sd", "t1_black_hole", "mean_probability")
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputFileNotFoundError(f"{path}: not found; is {path.parent} a lesionwatch output folder?")
+    return json.loads(path.read_text())
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    write_atomically(path, write)
+
+
+def _location_overlay(labels: LabelVolume, rows: list[dict[str, Any]]) -> LabelVolume:
+    lut = np.zeros(int(labels.array.max(initial=0)) + 1, np.uint8)
+    for row in rows:
+        if row["lesion_id"] < len(lut):
+            lut[row["lesion_id"]] = LOCATION_CODES.get(row["location"], 4)
+    return labels.with_array(lut[labels.array])
+
+
+def _identifiers(provenance: dict[str, Any]) -> dict[str, str]:
+    """BIDS subject/session and input file names: what the input carried, nothing more."""
+    out: dict[str, str] = {}
+    for name, item in provenance.get("inputs", {}).items():
+        path = Path(item["path"])
+        out[f"input {name}"] = path.name
+        for part in path.parts:
+            if part.startswith("sub-"):
+                out["subject"] = part
+            if part.startswith("ses-") and not name.startswith(("study", "ses")):
+                out["session"] = part
+    return out
+
+
+def _acquisition(flair: Volume, sequences: list[str]) -> dict[str, str]:
+    sx, sy, sz = flair.spacing_mm
+    return {"FLAIR voxel size": f"{sx:.2f} x {sy:.2f} x {sz:.2f} mm",
+            "FLAIR grid": " x ".join(map(str, flair.shape)) + f" voxels, orientation {flair.orientation}",
+            "sequences used": ", ".join(s.upper() for s in sequences)}
+
+
+def _model(provenance: dict[str, Any]) -> dict[str, str]:
+    model = provenance.get("model", {})
+    return {k: str(v) for k, v in model.items() if v is not None}
+
+
+def _provenance(provenance: dict[str, Any]) -> dict[str, str]:
+    return {"lesionwatch": provenance.get("versions", {}).get("lesionwatch", "?"),
+            "created": provenance.get("created", "?"), "command": provenance.get("command", "?"),
+            "total time": f"{provenance.get('timings_s', {}).get('total', float('nan')):.0f} s"}
+
+
+def study_figures(folder: Path, title: str) -> tuple[list[Figure], Volume, list[str], dict[str, Any]]:
+    """Figures of one segmented study folder; also returns its FLAIR, sequences and summary."""
+    flair = read_volume(folder / FLAIR_NAME)
+    labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
+    brain = read_labels(folder / "brain_mask_space-native.nii.gz")
+    table = _read_json(folder / "lesion_table.json")
+    summary = _read_json(folder / "summary.json")
+    overlay = _location_overlay(labels, table["rows"])
+    display = DisplayImage.of(flair, overlay)
+    others = sorted(p.name.split("_")[0] for p in folder.glob("*_space-native_desc-registered.nii.gz"))
+    other = DisplayImage.of(read_volume(folder / registered_name(others[0]))) if others else None
+    brain_display = DisplayImage.of(flair, brain).overlay > 0
+    centre = largest_lesion_centre(reorient_to_ras(labels.with_array(labels.array.astype(np.int32))).array)
+    figures = [
+        Figure(f"{title}: axial slices, lesions coloured by location (radiological view: patient's right on the "
+               "left)", overlay_montage(display, LOCATION_PALETTE, f"{title}: lesions by location")),
+        Figure("Axial, coronal and sagittal views through the largest lesion",
+               orthogonal_views(display, LOCATION_PALETTE, centre, f"{title}: largest lesion")),
+        Figure("Lesion volume by location class",
+               location_volume_plot(summary["volume_mm3_by_location"], summary["count_by_location"])),
+        Figure("Quality control: brain mask, registration, intensities",
+               qc_panel(display, brain_display, other, others[0].upper() if others else "", summary["qc_warnings"])),
+    ]
+    return figures, flair, ["flair", *others], summary
+
+
+def _summary_lines(summary: dict[str, Any]) -> dict[str, str]:
+    icv = summary.get("intracranial_volume_mm3")
+    lines = {
+        "lesions": str(summary["lesion_count"]),
+        "total lesion volume": f"{summary['lesion_volume_mm3'] / 1000:.2f} ml",
+        "by location (count / ml)": "; ".join(
+            f"{k.replace('_', ' ')} {summary['count_by_location'][k]} / "
+            f"{summary['volume_mm3_by_location'][k] / 1000:.2f}" for k in LOCATION_CODES),
+        "McDonald brain regions involved": ", ".join(summary["dis_regions_involved"]) or "none",
+        "brain volume": f"{summary['brain_volume_mm3'] / 1000:.0f} ml" if summary.get("brain_volume_mm3") else "n/a",
+        "intracranial volume (template-based)": f"{icv / 1000:.0f} ml" if icv else "n/a",
+        "lesion load / ICV": f"{summary['lesion_fraction_of_icv_percent']:.3f} %"
+        if summary.get("lesion_fraction_of_icv_percent") is not None else "n/a",
+    }
+    return lines
+
+
+def _lesion_table(rows: list[dict[str, Any]], title: str) -> Table:
+    return Table(title, TABLE_COLUMNS, [[row.get(c) for c in TABLE_COLUMNS] for row in rows],
+                 note="Coordinates: RAS+ world mm. Contrast: (lesion - NAWM mean) / NAWM SD on normalised images.")
+
+
+def _animation(displays: list[DisplayImage], figures_dir: Path) -> list[Figure]:
+    frames = animation_frames(displays, CHANGE_PALETTE if len(displays) > 1 else LOCATION_PALETTE, [])
+    gif = encode_gif(frames)
+    _write_bytes(figures_dir / "sweep.gif", gif)
+    try:
+        _write_bytes(figures_dir / "sweep.mp4", encode_mp4(frames))
+    except Exception as exc:
+        log.warning("MP4 animation not written: %s", exc)
+    return [Figure("Animation through the axial slices (also sweep.mp4)", gif, "image/gif")]
+
+
+def build_report(folder: Path) -> Path:
+    """Draw the figures and write report.html/report.pdf for a segment or follow-up folder; return the HTML path.
+
+    Raises:
+        InputFileNotFoundError: the folder is not a lesionwatch output folder.
+    """
+    folder = Path(folder)
+    start = time.perf_counter()
+    provenance = _read_json(folder / PROVENANCE_NAME)
+    figures_dir = folder / FIGURES_DIR
+    figures_dir.mkdir(exist_ok=True)
+    if provenance.get("command") == "followup":
+        content = _followup_content(folder, provenance, figures_dir)
+    else:
+        figures, flair, sequences, summary = study_figures(folder, "Lesion segmentation")
+        labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
+        table = _read_json(folder / "lesion_table.json")
+        figures += _animation([DisplayImage.of(flair, _location_overlay(labels, table["rows"]))], figures_dir)
+        content = ReportContent(
+            title="Lesion segmentation", identifiers=_identifiers(provenance),
+            acquisition=_acquisition(flair, sequences), summary=_summary_lines(summary), figures=figures,
+            tables=[_lesion_table(table["rows"], "Lesions")], warnings=summary["qc_warnings"],
+            model=_model(provenance), provenance=_provenance(provenance))
+    for index, fig in enumerate(content.figures):
+        if fig.mime == "image/png":
+            _write_bytes(figures_dir / f"{index + 1:02d}_{_slug(fig.caption)}.png", fig.data)
+    page = render_html(content)
+    write_text_atomically(folder / "report.html", page)
+    _write_bytes(folder / "report.pdf", render_pdf(content))
+    log.info("report written in %.1f s: %s", time.perf_counter() - start, folder / "report.html")
+    return folder / "report.html"
+
+
+def _slug(text: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return "_".join(words[:4])
+
+
+def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Path) -> ReportContent:
+    summary = _read_json(folder / "summary.json")
+    change_table = _read_json(folder / "change_table.json")
+    names: list[str] = summary["studies"]
+    common = folder / "common"
+    displays = [DisplayImage.of(read_volume(common / f"flair_{n}_space-common.nii.gz"),
+                                read_labels(common / f"change_map_{n}_space-common.nii.gz")) for n in names]
+    last = displays[-1]
+    figures = [Figure(f"{names[-1]}: lesions coloured by change since {names[-2]} (common space, radiological view)",
+                      overlay_montage(last, CHANGE_PALETTE, f"Change {names[-2]} -> {names[-1]}"))]
+    per_study = summary["per_study"]
+    trajectories: dict[int, Sequence[float]] = {
+        int(r["lesion_id"]): [float(r[f"volume_mm3_{n}"]) for n in names] for r in change_table["rows"]}
+    figures.append(Figure("Lesion load over time and the largest lesions' volumes (common grid)", timeline_plot(
+        names, [sum(t[i] for t in trajectories.values()) for i in range(len(names))],
+        [sum(1 for t in trajectories.values() if t[i] > 0) for i in range(len(names))], trajectories)))
+    warnings: list[str] = []
+    for name in names:
+        study_figs, _, _, study_summary = study_figures(folder / name, name)
+        figures.append(Figure(f"{name}: quality control", study_figs[-1].data))
+        warnings += [f"{name}: {w}" for w in study_summary["qc_warnings"]]
+    figures += _animation(displays, figures_dir)
+    lines: dict[str, str] = {"studies": " -> ".join(names), "common space": summary["common_space"]}
+    for interval in summary["intervals"]:
+        lines[interval["interval"]] = (
+            f"{interval['new_count']} new, {interval['enlarging_count']} enlarging, "
+            f"{interval['shrinking_count']} shrinking, {interval['resolved_count']} resolved, "
+            f"{interval['stable_count']} stable; total volume {interval['volume_before_mm3'] / 1000:.2f} -> "
+            f"{interval['volume_after_mm3'] / 1000:.2f} ml ({interval['volume_change_mm3']:+.0f} mm3)")
+    for name in names:
+        study = per_study[name]
+        lines[f"{name} lesions"] = f"{study['lesion_count']} ({study['lesion_volume_mm3'] / 1000:.2f} ml)"
+    columns = change_table["columns"]
+    tables = [Table("Lesions across studies", columns, [[r.get(c) for c in columns] for r in change_table["rows"]],
+                    note="Volumes in the common grid (mm3). Enlarging: volume x1.5 or more and +10 mm3; shrinking: "
+                         "x0.67 or less and -10 mm3.")]
+    first = read_volume(folder / names[0] / FLAIR_NAME)
+    return ReportContent(
+        title="Lesion follow-up", identifiers=_identifiers(provenance), acquisition=_acquisition(first, ["flair"]),
+        summary=lines, figures=figures, tables=tables, warnings=warnings, model=_model(provenance),
+        provenance=_provenance(provenance))
+
+
+def write_report_after_analysis(folder: Path) -> Path | None:
+    """Build the report of a finished analysis folder; a failure is logged and leaves the analysis untouched."""
+    try:
+        return build_report(folder)
+    except Exception as exc:
+        log.error("the report could not be written (%s: %s); the analysis results in %s are complete. "
+                  "Retry with: lesionwatch report %s", type(exc).__name__, exc, folder, folder)
+        return None

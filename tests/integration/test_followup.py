@@ -1,0 +1,84 @@
+"""`lesionwatch followup` end to end on synthetic patients with known changes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from lesionwatch.cli.main import main
+from lesionwatch.io.nifti import read_labels, read_volume, write_nifti
+from lesionwatch.io.volume import Volume
+from lesionwatch.longitudinal.change import ENLARGING_GROWTH, NEW
+from lesionwatch.preprocessing.resampling import Grid, resample
+from lesionwatch.synth import SynthConfig, generate_case
+
+pytestmark = pytest.mark.slow
+
+
+def test_followup_of_a_three_session_bids_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bids"
+    assert main(["--no-progress", "synth", "--out", str(data), "--timepoints", "3", "--seed", "4",
+                 "--spacing-mm", "2", "--skull-stripped"]) == 0
+    subject = next(data.glob("sub-*"))
+    out = tmp_path / "fu"
+    assert main(["--no-progress", "followup", "--bids", str(subject), "--out", str(out)]) == 0
+    assert "follow-up written" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"] == ["ses-01", "ses-02", "ses-03"] and len(summary["intervals"]) == 2
+    with (out / "change_table.csv").open() as f:
+        change_rows = list(csv.DictReader(f))
+    track_ids = {int(r["lesion_id"]) for r in change_rows}
+    truth = json.loads((data / "derivatives" / "truth" / subject.name / "truth.json").read_text())
+    for t, session in enumerate(summary["studies"]):
+        folder = out / session
+        flair = read_volume(subject / session / "anat" / f"{subject.name}_{session}_FLAIR.nii.gz")
+        labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
+        change = read_labels(folder / "change_map_space-native.nii.gz")
+        assert labels.same_grid(flair) and change.same_grid(flair)
+        with (folder / "lesion_table.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert {int(r["lesion_id"]) for r in rows} <= track_ids  # one identity across all tables
+        assert {int(r["lesion_id"]) for r in rows} == set(np.unique(labels.array)) - {0}
+        if t == 0:
+            continue
+        anat = data / "derivatives" / "truth" / subject.name / session / "anat"
+        truth_ids = read_labels(anat / f"{subject.name}_{session}_desc-lesionids_dseg.nii.gz")
+        assert truth_ids.same_grid(flair)
+        activity = np.isin(change.array, (NEW, ENLARGING_GROWTH))
+        for lesion in truth["lesions"]:
+            volume = lesion["volumes_mm3"][t]
+            if volume < 150:
+                continue
+            voxels = truth_ids.array == lesion["id"]
+            if lesion["changes"][t - 1] == "new":
+                assert activity[voxels].mean() > 0.5, lesion  # a new lesion is marked new
+            elif lesion["changes"][t - 1] == "stable":
+                assert activity[voxels].mean() < 0.2, lesion  # a stable lesion is not
+
+
+def test_study_against_moved_copy_of_itself_shows_no_activity(tmp_path: Path) -> None:
+    case = generate_case(12, SynthConfig(spacing_mm=2.0, skull_stripped=True, lesion_count=(10, 14),
+                                         lesion_volume_mm3=(40.0, 1500.0)), timepoints=1)
+    flair = case.timepoints[0].images["flair"]
+    centre = flair.world_corners_mm().mean(axis=0)
+    move = np.eye(4)
+    move[:3, :3] = Rotation.from_euler("xyz", [4.0, -3.0, 6.0], degrees=True).as_matrix()
+    move[:3, 3] = centre - move[:3, :3] @ centre + np.array([3.3, -2.1, 1.7])
+    # the copy: the same head, moved, and resampled onto a grid of other voxel size
+    grid_affine = move @ flair.affine @ np.diag([0.9, 0.9, 0.9, 1.0])
+    shape = tuple(round(n / 0.9) for n in flair.shape)
+    moved = resample(flair, Grid(shape, grid_affine), world_transform=np.linalg.inv(move), order=3)
+    write_nifti(flair, tmp_path / "a.nii.gz")
+    write_nifti(Volume(np.clip(moved.array, 0, None), moved.affine), tmp_path / "b.nii.gz")
+    out = tmp_path / "fu"
+    assert main(["--no-progress", "followup", "--flair", str(tmp_path / "a.nii.gz"), "--flair",
+                 str(tmp_path / "b.nii.gz"), "--out", str(out)]) == 0
+    interval = json.loads((out / "summary.json").read_text())["intervals"][0]
+    assert interval["new_count"] == 0 and interval["enlarging_count"] == 0
+    assert abs(interval["volume_change_mm3"]) < 0.03 * interval["volume_before_mm3"]
+    assert interval["volume_before_mm3"] > 1000  # lesions were found at all
