@@ -160,6 +160,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                           for k, v in a.timings_s.items()}, "joint_analysis": joint_s},
             outputs=outputs,
             extra={"model": model_provenance(scorer), "common_space": space.kind,
+                   "dicom_series": {n: a.study.dicom for n, a in zip(names, analyses, strict=True)},
                    "intervals": [i.as_dict() for i in result.intervals], "studies": summaries},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)

@@ -5,7 +5,7 @@ Writes into the folder (never touching the analysis files):
     report.pdf             the same, printed
     figures/*.png          overlay montage, orthogonal views, plots, QC panel
     figures/sweep.gif, .mp4  animation through the axial slices
-    lesion_mask.dcm / change_map.dcm   DICOM Segmentation, when the FLAIR came from DICOM
+    lesion_mask_seg.dcm, <study>/change_map_seg.dcm   DICOM Segmentation, when the FLAIR came from DICOM
 
 `lesionwatch report OUT_DIR` runs this again on an existing folder.
 """
@@ -23,9 +23,12 @@ import numpy as np
 
 from lesionwatch.errors import InputFileNotFoundError
 from lesionwatch.io.atomic import write_atomically, write_text_atomically
+from lesionwatch.io.dicom import list_series
+from lesionwatch.io.dicom_seg import dicom_segmentation
 from lesionwatch.io.nifti import read_labels, read_volume
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.preprocessing.reorientation import reorient_to_ras
+from lesionwatch.longitudinal.change import CHANGE_LABELS
 from lesionwatch.reporting.animation import encode_gif, encode_mp4
 from lesionwatch.reporting.document import Figure, ReportContent, Table, render_html, render_pdf
 from lesionwatch.reporting.figures import (
@@ -46,6 +49,8 @@ from lesionwatch.workflows.preprocess import FLAIR_NAME, PROVENANCE_NAME, regist
 log = logging.getLogger(__name__)
 
 FIGURES_DIR = "figures"
+DICOM_SEG_MASK = "lesion_mask_seg.dcm"
+DICOM_SEG_CHANGE = "change_map_seg.dcm"
 TABLE_COLUMNS = ("lesion_id", "volume_mm3", "location", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
                  "max_diameter_mm", "flair_contrast_nawm_sd", "t1_black_hole", "mean_probability")
 
@@ -162,6 +167,25 @@ def _animation(displays: list[DisplayImage], figures_dir: Path) -> list[Figure]:
     return [Figure("Animation through the axial slices (also sweep.mp4)", gif, "image/gif")]
 
 
+def _write_dicom_seg(labels: LabelVolume, provenance: dict[str, Any], input_key: str, uid: str | None,
+                     path: Path, segments: dict[int, str], description: str) -> None:
+    """Write `labels` as a DICOM SEG over the FLAIR series it came from (when the FLAIR was DICOM)."""
+    if not uid:
+        return
+    folder = Path(provenance["inputs"][input_key]["path"])
+    series = next((s for s in list_series(folder) if s.uid == uid), None) if folder.is_dir() else None
+    if series is None:
+        log.warning("DICOM SEG not written: FLAIR series %s is no longer in %s", uid, folder)
+        return
+    version = provenance.get("versions", {}).get("lesionwatch", "0")
+    dataset = dicom_segmentation(labels, [Path(f) for f in series.files], segments,
+                                 series_description=description, software_version=version)
+    def write(tmp: Path) -> None:
+        dataset.save_as(str(tmp))
+
+    write_atomically(path, write)
+
+
 def build_report(folder: Path) -> Path:
     """Draw the figures and write report.html/report.pdf for a segment or follow-up folder; return the HTML path.
 
@@ -180,6 +204,9 @@ def build_report(folder: Path) -> Path:
         labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
         table = _read_json(folder / "lesion_table.json")
         figures += _animation([DisplayImage.of(flair, _location_overlay(labels, table["rows"]))], figures_dir)
+        mask = read_labels(folder / "lesion_mask_space-native.nii.gz")
+        _write_dicom_seg(mask, provenance, "flair", provenance.get("dicom_series", {}).get("flair"),
+                         folder / DICOM_SEG_MASK, {1: "MS lesion"}, "lesionwatch lesion mask")
         content = ReportContent(
             title="Lesion segmentation", identifiers=_identifiers(provenance),
             acquisition=_acquisition(flair, sequences), summary=_summary_lines(summary), figures=figures,
@@ -218,6 +245,11 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
         [sum(1 for t in trajectories.values() if t[i] > 0) for i in range(len(names))], trajectories)))
     warnings: list[str] = []
     for name in names:
+        uid = provenance.get("dicom_series", {}).get(name, {}).get("flair")
+        change = read_labels(folder / name / "change_map_space-native.nii.gz")
+        _write_dicom_seg(change, provenance, f"{name}_flair", uid, folder / name / DICOM_SEG_CHANGE,
+                         {code: label.split(":")[0][:60] if code != 4 else "enlarging lesion: new growth"
+                          for code, label in CHANGE_LABELS.items()}, "lesionwatch lesion change map")
         study_figs, _, _, study_summary = study_figures(folder / name, name)
         figures.append(Figure(f"{name}: quality control", study_figs[-1].data))
         warnings += [f"{name}: {w}" for w in study_summary["qc_warnings"]]
