@@ -19,7 +19,6 @@ from scipy import ndimage
 from lesionwatch.errors import DicomSeriesError, MissingDependencyError
 from lesionwatch.io.volume import LabelVolume
 
-
 _TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
                  "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
@@ -70,13 +69,14 @@ def dicom_segmentation(labels: LabelVolume, source_files: Sequence[Path], segmen
         raise MissingDependencyError("DICOM SEG output needs highdicom: pip install highdicom") from exc
     try:
         sources = [pydicom.dcmread(str(f)) for f in source_files]
-    except Exception as exc:  # noqa: BLE001 - pydicom raises several unrelated types for broken files
+    except Exception as exc:
         raise DicomSeriesError(f"{Path(source_files[0]).parent}: cannot read the source series again: {exc}") from exc
     for ds in sources:  # type-2 attributes a SEG copies; some exporters leave them out instead of empty
         for keyword in _TYPE2_COPIED:
             if keyword not in ds:
                 setattr(ds, keyword, "")
-    normal = np.cross(*np.split(np.array(sources[0].ImageOrientationPatient, float), 2))
+    orientation = np.array(sources[0].ImageOrientationPatient, float)
+    normal = np.cross(orientation[:3], orientation[3:])
     sources.sort(key=lambda ds: float(np.dot(normal, np.array(ds.ImagePositionPatient, float))))
     frames = np.stack([sample_on_slice(labels, ds) for ds in sources])
     descriptions = [

@@ -27,8 +27,8 @@ from lesionwatch.io.dicom import list_series
 from lesionwatch.io.dicom_seg import dicom_segmentation
 from lesionwatch.io.nifti import read_labels, read_volume
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.preprocessing.reorientation import reorient_to_ras
 from lesionwatch.longitudinal.change import CHANGE_LABELS
+from lesionwatch.preprocessing.reorientation import reorient_to_ras
 from lesionwatch.reporting.animation import encode_gif, encode_mp4
 from lesionwatch.reporting.document import Figure, ReportContent, Table, render_html, render_pdf
 from lesionwatch.reporting.figures import (
