@@ -204,7 +204,8 @@ def orthogonal_views(display: DisplayImage, palette: Palette, centre: tuple[int,
 
 def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles: Sequence[str],
                      width_px: int = 320) -> list[npt.NDArray[np.uint8]]:
-    """RGB frames sweeping through the axial slices, several studies side by side (same grid required)."""
+    """RGB frames sweeping through the axial slices that hold the head, several studies side by side (same grid
+    required)."""
     first = displays[0]
     frames = []
     windows = [_window(d.image) for d in displays]
@@ -213,7 +214,9 @@ def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles:
         lut[code] = [int(colour[c:c + 2], 16) / 255 for c in (1, 3, 5)]
     zoom = width_px / first.image.shape[0]
     stretch = first.spacing_mm[1] / first.spacing_mm[0]
-    for k in range(first.image.shape[2]):
+    lo0 = windows[0][0]
+    filled = [k for k in range(first.image.shape[2]) if np.mean(first.image[:, :, k] > lo0) > 0.02]
+    for k in range(min(filled, default=0), max(filled, default=first.image.shape[2] - 1) + 1):
         panels = []
         for d, (lo, hi) in zip(displays, windows, strict=True):
             grey = np.clip((_axial(d.image, k) - lo) / max(hi - lo, 1e-6), 0, 1)

@@ -166,9 +166,9 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
     if options.report:
         write_report_after_analysis(out_dir)
-    for interval in result.intervals:
-        log.info("interval %s: %d new, %d enlarging, %d shrinking, %d resolved; volume change %+.0f mm3",
-                 interval.interval, interval.new_count, interval.enlarging_count, interval.shrinking_count,
+    for name, interval in zip(names[1:], result.intervals, strict=True):
+        log.info("%s: %d new, %d enlarging, %d shrinking, %d resolved; volume change %+.0f mm3",
+                 name, interval.new_count, interval.enlarging_count, interval.shrinking_count,
                  interval.resolved_count, interval.volume_change_mm3)
     return out_dir
 

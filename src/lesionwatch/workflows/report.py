@@ -269,8 +269,10 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
                     note="Volumes in the common grid (mm3). Enlarging: volume x1.5 or more and +10 mm3; shrinking: "
                          "x0.67 or less and -10 mm3.")]
     first = read_volume(folder / names[0] / FLAIR_NAME)
+    registered = sorted(p.name.split("_")[0] for p in (folder / names[0]).glob("*_space-native_desc-registered.nii.gz"))
     return ReportContent(
-        title="Lesion follow-up", identifiers=_identifiers(provenance), acquisition=_acquisition(first, ["flair"]),
+        title="Lesion follow-up", identifiers=_identifiers(provenance),
+        acquisition=_acquisition(first, ["flair", *registered]),
         summary=lines, figures=figures, tables=tables, warnings=warnings, model=_model(provenance),
         provenance=_provenance(provenance))
 
