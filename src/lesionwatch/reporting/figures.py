@@ -70,7 +70,7 @@ class DisplayImage:
         return float(centre[2])
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.dpi, facecolor=fig.get_facecolor())
     plt.close(fig)
@@ -167,7 +167,7 @@ def overlay_montage(display: DisplayImage, palette: Palette, title: str, *, coun
     fig.suptitle(title, color="white", fontsize=12)
     _legend(fig, palette, set(np.unique(display.overlay).tolist()))
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def largest_lesion_centre(lesion_ids: npt.NDArray[np.integer]) -> tuple[int, int, int]:
@@ -199,7 +199,7 @@ def orthogonal_views(display: DisplayImage, palette: Palette, centre: tuple[int,
     fig.suptitle(title, color="white", fontsize=11)
     _legend(fig, palette, set(np.unique(display.overlay).tolist()))
     fig.tight_layout(rect=(0, 0.07, 1, 0.93))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles: Sequence[str],
@@ -247,7 +247,7 @@ def location_volume_plot(volume_by_location: dict[str, float], count_by_location
     ax.set_title("Lesion volume by location")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def timeline_plot(studies: Sequence[str], total_volume_mm3: Sequence[float], lesion_count: Sequence[int],
@@ -273,7 +273,7 @@ def timeline_plot(studies: Sequence[str], total_volume_mm3: Sequence[float], les
     for ax in (ax1, ax3):
         ax.spines[["top"]].set_visible(False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def qc_panel(flair: DisplayImage, brain_mask: npt.NDArray[np.bool_], other: DisplayImage | None,
@@ -324,4 +324,4 @@ def qc_panel(flair: DisplayImage, brain_mask: npt.NDArray[np.bool_], other: Disp
     text = "\n".join(f"! {w}" for w in warnings) if warnings else "no automatic warnings"
     fig.text(0.01, 0.01, text, fontsize=9, color="#b00000" if warnings else "#006000", va="bottom")
     fig.tight_layout(rect=(0, 0.08 + 0.03 * len(warnings), 1, 1))
-    return _png(fig)
+    return png_bytes(fig)

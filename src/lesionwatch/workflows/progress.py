@@ -24,6 +24,14 @@ class StageProgress:
         self._bar.update(self._task, description=name.replace("_", " "))
 
 
+    def finished(self, description: str) -> None:
+        """Count one item finished (for progress over items rather than stages)."""
+        if self._bar is None:
+            return
+        self._bar.advance(self._task)
+        self._bar.update(self._task, description=description)
+
+
 @contextlib.contextmanager
 def stage_progress(title: str, total: int, enabled: bool) -> Iterator[StageProgress]:
     """Context giving a `StageProgress` over `total` stages; a no-op when not `enabled`."""
@@ -32,7 +40,7 @@ def stage_progress(title: str, total: int, enabled: bool) -> Iterator[StageProgr
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn(f"[bold]{title}[/bold]"), TextColumn("{task.description:<14}"), BarColumn(),
+    with Progress(TextColumn(f"[bold]{title}[/bold]"), TextColumn("{task.description:<24}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), transient=False) as bar:
         task = bar.add_task("starting", total=total)
         progress = StageProgress(bar, task)

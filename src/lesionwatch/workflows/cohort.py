@@ -1,0 +1,476 @@
+"""The cohort workflow (BIDS App): every session of a BIDS dataset, locally or on a Dask cluster, resumable.
+
+Participant level, one task per unit of work:
+- a subject with one session: `segment` on it;
+- a subject with several sessions: `followup` on all of them (the joint analysis needs every session of the
+  subject in one place; it also writes each session's segmentation, with lesion ids shared across sessions).
+
+Each task writes its full lesionwatch folder (`sub-X/ses-Y/lesionwatch/` or `sub-X/followup/`) atomically, then
+BIDS-named copies of the main images (`sub-X/ses-Y/anat/sub-X_ses-Y_desc-lesions_mask.nii.gz` ...) with JSON
+sidecars, and last its `task.json` (status, a key made of the input hashes, the configuration and the version, and
+the error if it failed). A rerun skips every task whose `task.json` says done with the same key; a failed task is
+recorded and does not stop the others; a task killed half-way leaves no result that looks complete.
+
+Group level: `group/sessions`, `group/lesions` and `group/intervals` tables (CSV and Parquet) and cohort plots, read
+from the participant outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lesionwatch import __version__
+from lesionwatch.errors import BidsLayoutError, ConfigError, LesionwatchError
+from lesionwatch.io.atomic import write_atomically, write_json_atomically
+from lesionwatch.io.bids import find_bids_session, list_bids_sessions
+from lesionwatch.io.study import StudyInputs, hash_input
+from lesionwatch.preprocessing.pipeline import PreprocessingConfig
+from lesionwatch.workflows.followup import CHANGE_MAP_NAME, LongitudinalConfig, run_followup
+from lesionwatch.workflows.preprocess import RunOptions
+from lesionwatch.workflows.provenance import config_dict
+from lesionwatch.workflows.segment import (
+    LABELS_NAME,
+    MASK_NAME,
+    PROBABILITY_NAME,
+    SegmentationConfig,
+    load_scorer,
+    run_segment,
+)
+
+log = logging.getLogger(__name__)
+
+TASK_FILE = "task.json"
+GROUP_DIR = "group"
+BIDS_VERSION = "1.10.0"
+
+# lesionwatch file -> (BIDS desc, BIDS suffix, what it is)
+_BIDS_IMAGES = {
+    MASK_NAME: ("lesions", "mask", "binary lesion mask"),
+    PROBABILITY_NAME: ("lesions", "probseg", "lesion probability"),
+    LABELS_NAME: ("lesionids", "dseg", "lesion ids (26-connectivity; shared across sessions for a follow-up)"),
+    CHANGE_MAP_NAME: ("lesionchange", "dseg", "lesion change classes since the previous session"),
+}
+
+
+@dataclass(frozen=True)
+class CohortTask:
+    """One unit of participant-level work.
+
+    Attributes:
+        subject: BIDS subject label (without "sub-").
+        sessions: session labels (without "ses-"; "" for a subject without session folders), in order.
+        inputs: the inputs of each session.
+    """
+
+    subject: str
+    sessions: tuple[str, ...]
+    inputs: tuple[StudyInputs, ...]
+
+    @property
+    def name(self) -> str:
+        return f"sub-{self.subject}" + (f"_ses-{self.sessions[0]}" if len(self.sessions) == 1 and self.sessions[0]
+                                        else "")
+
+    def folder(self, out_dir: Path) -> Path:
+        """Where the task's lesionwatch folder and task.json go."""
+        if len(self.sessions) > 1:
+            return out_dir / f"sub-{self.subject}" / "followup"
+        return _session_dir(out_dir, self.subject, self.sessions[0]) / "lesionwatch"
+
+
+@dataclass(frozen=True)
+class CohortConfig:
+    """What every task runs with."""
+
+    preprocessing: PreprocessingConfig = dataclasses.field(default_factory=PreprocessingConfig)
+    segmentation: SegmentationConfig = dataclasses.field(default_factory=SegmentationConfig)
+    longitudinal: LongitudinalConfig = dataclasses.field(default_factory=LongitudinalConfig)
+    report: bool = False
+
+
+def _session_dir(out_dir: Path, subject: str, session: str) -> Path:
+    return out_dir / f"sub-{subject}" / (f"ses-{session}" if session else "")
+
+
+def _prefix(subject: str, session: str) -> str:
+    return f"sub-{subject}" + (f"_ses-{session}" if session else "")
+
+
+def find_tasks(bids_dir: Path, participant_labels: Iterable[str] = (), session_labels: Iterable[str] = ()
+               ) -> list[CohortTask]:
+    """The participant-level tasks of a BIDS dataset.
+
+    Sessions without a FLAIR are skipped with a warning; a subject left with no session is skipped too.
+
+    Raises:
+        BidsLayoutError: the folder holds no sub-* subject, or a requested participant is missing.
+    """
+    bids_dir = Path(bids_dir)
+    subjects = sorted(p for p in bids_dir.glob("sub-*") if p.is_dir())
+    if not subjects:
+        raise BidsLayoutError(f"{bids_dir}: no sub-* folders; expected the root of a BIDS dataset.")
+    wanted = {label.removeprefix("sub-") for label in participant_labels}
+    missing = wanted - {p.name.removeprefix("sub-") for p in subjects}
+    if missing:
+        raise BidsLayoutError(f"{bids_dir}: participant(s) {', '.join(sorted(missing))} not found.")
+    sessions_wanted = {label.removeprefix("ses-") for label in session_labels}
+    tasks = []
+    for subject_dir in subjects:
+        subject = subject_dir.name.removeprefix("sub-")
+        if wanted and subject not in wanted:
+            continue
+        labels, inputs = [], []
+        for session_dir in list_bids_sessions(subject_dir):
+            label = session_dir.name.removeprefix("ses-") if session_dir.name.startswith("ses-") else ""
+            if sessions_wanted and label not in sessions_wanted:
+                continue
+            try:
+                found = find_bids_session(session_dir)
+            except BidsLayoutError as exc:
+                log.warning("skipping %s: %s", session_dir, exc)
+                continue
+            labels.append(label)
+            inputs.append(StudyInputs(found["flair"], found.get("t1"), found.get("t2"), found.get("pd")))
+        if inputs:
+            tasks.append(CohortTask(subject, tuple(labels), tuple(inputs)))
+    return tasks
+
+
+def task_key(task: CohortTask, config: CohortConfig) -> str:
+    """A digest of everything the task's results depend on: input contents, configuration, version."""
+    digest = hashlib.sha256(__version__.encode())
+    digest.update(json.dumps(config_dict(config), sort_keys=True, default=str).encode())
+    for study in task.inputs:
+        for name, path in study.paths().items():
+            digest.update(name.encode())
+            digest.update(hash_input(path).encode())
+    return digest.hexdigest()
+
+
+def task_is_done(task: CohortTask, out_dir: Path, key: str) -> bool:
+    """True when the task's task.json says done with this key (and its folder is there)."""
+    record = task.folder(out_dir) / TASK_FILE
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(data.get("status") == "done" and data.get("key") == key)
+
+
+def _copy_atomically(src: Path, dst: Path) -> None:
+    def write(tmp: Path) -> None:
+        shutil.copyfile(src, tmp)
+
+    write_atomically(dst, write)
+
+
+def _publish_bids(result_dir: Path, out_dir: Path, subject: str, session: str, source: StudyInputs,
+                  model: dict[str, Any]) -> list[str]:
+    """BIDS-named copies of one session's images, with sidecars naming the space and the model."""
+    anat = _session_dir(out_dir, subject, session) / "anat"
+    anat.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fname, (desc, suffix, what) in _BIDS_IMAGES.items():
+        src = result_dir / fname
+        if not src.is_file():
+            continue
+        stem = f"{_prefix(subject, session)}_desc-{desc}_{suffix}"
+        _copy_atomically(src, anat / f"{stem}.nii.gz")
+        write_json_atomically(anat / f"{stem}.json", {
+            "Description": what,
+            "Space": "native grid of the source FLAIR (same voxels and header)",
+            "Sources": [f"bids::{Path(source.flair).name}"],
+            "Model": model,
+            "GeneratedBy": [{"Name": "lesionwatch", "Version": __version__}],
+        })
+        written.append(f"{stem}.nii.gz")
+    return written
+
+
+def run_task(task: CohortTask, out_dir: Path, config: CohortConfig) -> dict[str, Any]:
+    """Run one task unless done; never raises for a bad session (the error is recorded in task.json).
+
+    Returns:
+        The task record: name, status ("done", "skipped" or "failed"), key, error.
+    """
+    out_dir = Path(out_dir)
+    key = task_key(task, config)
+    folder = task.folder(out_dir)
+    if task_is_done(task, out_dir, key):
+        return {"task": task.name, "status": "skipped", "key": key}
+    options = RunOptions(force=True, progress=False, report=config.report)
+    record: dict[str, Any] = {"task": task.name, "subject": task.subject, "sessions": list(task.sessions),
+                              "key": key, "lesionwatch": __version__, "pid": os.getpid()}
+    try:
+        _cached_scorer(config.segmentation)  # the model is loaded once per worker process
+        if len(task.sessions) == 1:
+            run_segment(task.inputs[0], folder, config.preprocessing, config.segmentation, options)
+            results = {task.sessions[0]: folder}
+        else:
+            labels = [f"ses-{s}" for s in task.sessions]
+            run_followup(list(task.inputs), folder, config.preprocessing, config.segmentation, config.longitudinal,
+                         options, labels=labels)
+            results = {s: folder / label for s, label in zip(task.sessions, labels, strict=True)}
+        provenance = json.loads((folder / "provenance.json").read_text())
+        published = []
+        for (session, result_dir), source in zip(results.items(), task.inputs, strict=True):
+            published += _publish_bids(result_dir, out_dir, task.subject, session, source,
+                                       provenance.get("model", {}))
+        record.update(status="done", outputs=published)
+    except LesionwatchError as exc:
+        record.update(status="failed", error=str(exc))
+    except Exception as exc:
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(folder / TASK_FILE, record)
+    if record["status"] == "failed":
+        log.error("%s failed: %s", task.name, record["error"])
+    return record
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_scorer(config: SegmentationConfig) -> object:
+    return load_scorer(config)
+
+
+def default_workers(memory_per_worker_gb: float = 4.0) -> int:
+    """Local worker processes: one per two cores (each uses two threads), limited by memory."""
+    cores = os.cpu_count() or 1
+    try:
+        memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    except (ValueError, OSError, AttributeError):
+        memory_gb = 8.0
+    return max(1, min(cores // 2, int(memory_gb // memory_per_worker_gb)))
+
+
+def write_dataset_description(out_dir: Path, bids_dir: Path) -> None:
+    """The BIDS derivatives dataset_description.json."""
+    write_json_atomically(Path(out_dir) / "dataset_description.json", {
+        "Name": "lesionwatch MS lesion segmentation",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "lesionwatch", "Version": __version__,
+                         "CodeURL": "https://github.com/lesionwatch/lesionwatch"}],
+        "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
+    })
+
+
+def run_participants(bids_dir: Path, out_dir: Path, config: CohortConfig, *, participant_labels: Iterable[str] = (),
+                     session_labels: Iterable[str] = (), workers: int | None = None,
+                     scheduler: str | None = None, on_done: Callable[[dict[str, Any]], None] | None = None
+                     ) -> list[dict[str, Any]]:
+    """Participant level: run every task, locally (in-process or a Dask LocalCluster) or on a Dask cluster.
+
+    Args:
+        bids_dir: BIDS dataset root.
+        out_dir: derivatives folder (created).
+        config: what every task runs with.
+        participant_labels, session_labels: restrict to these (empty: all).
+        workers: local worker processes (default `default_workers()`); 1 runs in this process.
+        scheduler: address of a running Dask scheduler (then `workers` is ignored).
+        on_done: called with each task record as it finishes (progress display).
+
+    Returns:
+        The task records, in task order.
+    """
+    bids_dir, out_dir = Path(bids_dir), Path(out_dir)
+    if out_dir.resolve() == bids_dir.resolve() or out_dir.resolve().name.startswith("sub-"):
+        raise ConfigError(f"{out_dir}: the output folder must not be the BIDS dataset itself or one of its "
+                          "subjects; use e.g. BIDS_DIR/derivatives/lesionwatch")
+    tasks = find_tasks(bids_dir, participant_labels, session_labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(out_dir, bids_dir)
+    log.info("%d tasks (%d sessions)", len(tasks), sum(len(t.sessions) for t in tasks))
+    n_workers = workers or default_workers()
+    if scheduler is None and n_workers == 1:
+        records = []
+        for task in tasks:
+            records.append(run_task(task, out_dir, config))
+            if on_done:
+                on_done(records[-1])
+        return records
+    return _run_on_dask(tasks, out_dir, config, n_workers, scheduler, on_done)
+
+
+def _run_on_dask(tasks: list[CohortTask], out_dir: Path, config: CohortConfig, n_workers: int,
+                 scheduler: str | None, on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover - distributed is a core dependency
+        raise ConfigError("parallel and cluster runs need dask distributed: pip install 'dask[distributed]'") from exc
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = {client.submit(run_task, task, out_dir, config, key=f"lesionwatch-{task.name}-{i}",
+                                 pure=False): i for i, task in enumerate(tasks)}
+        records: list[dict[str, Any] | None] = [None] * len(tasks)
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                records[index] = future.result()
+            except Exception as exc:
+                records[index] = {"task": tasks[index].name, "status": "failed",
+                                  "error": f"{type(exc).__name__}: {exc}"}
+            if on_done:
+                on_done(records[index])  # type: ignore[arg-type]
+        return [r for r in records if r is not None]
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+SESSION_COLUMNS = (
+    "subject", "session", "status", "lesion_count", "lesion_volume_mm3",
+    "periventricular_count", "juxtacortical_count", "infratentorial_count", "white_matter_count",
+    "periventricular_volume_mm3", "juxtacortical_volume_mm3", "infratentorial_volume_mm3", "white_matter_volume_mm3",
+    "dis_regions_involved", "brain_volume_mm3", "intracranial_volume_mm3", "lesion_fraction_of_icv_percent",
+    "qc_warning_count", "qc_warnings", "model", "analysis", "error",
+)
+INTERVAL_COLUMNS = ("subject", "interval", "new_count", "enlarging_count", "shrinking_count", "resolved_count",
+                    "stable_count", "merged_count", "split_count", "volume_before_mm3", "volume_after_mm3",
+                    "volume_change_mm3", "new_and_growth_volume_mm3")
+
+
+def _session_row(subject: str, session: str, summary: dict[str, Any], record: dict[str, Any], analysis: str,
+                 model: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"subject": subject, "session": session, "status": record["status"],
+                           "model": model, "analysis": analysis}
+    for key in ("lesion_count", "lesion_volume_mm3", "brain_volume_mm3", "intracranial_volume_mm3",
+                "lesion_fraction_of_icv_percent"):
+        row[key] = summary.get(key)
+    for location, count in summary.get("count_by_location", {}).items():
+        row[f"{location}_count"] = count
+    for location, volume in summary.get("volume_mm3_by_location", {}).items():
+        row[f"{location}_volume_mm3"] = volume
+    row["dis_regions_involved"] = ";".join(summary.get("dis_regions_involved", []))
+    warnings = summary.get("qc_warnings", [])
+    row["qc_warning_count"] = len(warnings)
+    row["qc_warnings"] = " | ".join(warnings)
+    return row
+
+
+def collect_group(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Cohort tables from the participant outputs: sessions, lesions, intervals (failed tasks as session rows)."""
+    out_dir = Path(out_dir)
+    sessions: list[dict[str, Any]] = []
+    lesions: list[dict[str, Any]] = []
+    intervals: list[dict[str, Any]] = []
+    for record_path in sorted(out_dir.glob(f"sub-*/**/{TASK_FILE}")):
+        record = json.loads(record_path.read_text())
+        folder = record_path.parent
+        subject = str(record.get("subject", folder.parts[len(out_dir.parts)].removeprefix("sub-")))
+        labels = record.get("sessions", [""])
+        if record.get("status") != "done":
+            for session in labels:
+                sessions.append({"subject": subject, "session": session, "status": "failed",
+                                 "error": record.get("error", "unknown error")})
+            continue
+        provenance = json.loads((folder / "provenance.json").read_text())
+        model = f"{provenance.get('model', {}).get('name')} {provenance.get('model', {}).get('version')}"
+        followup = len(labels) > 1
+        for session in labels:
+            result = folder / f"ses-{session}" if followup else folder
+            summary = json.loads((result / "summary.json").read_text())
+            sessions.append(_session_row(subject, session, summary, record, "followup" if followup else "segment",
+                                         model))
+            table = json.loads((result / "lesion_table.json").read_text())
+            for row in table["rows"]:
+                lesions.append({"subject": subject, "session": session, **row})
+        if followup:
+            summary = json.loads((folder / "summary.json").read_text())
+            for interval in summary["intervals"]:
+                intervals.append({"subject": subject, **interval})
+    return {"sessions": sessions, "lesions": lesions, "intervals": intervals}
+
+
+def _write_parquet(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
+        raise ConfigError("Parquet tables need pyarrow: pip install pyarrow") from exc
+    table = pa.table({c: [r.get(c) for r in rows] for c in columns})
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+
+    write_atomically(path, write)
+
+
+def run_group(out_dir: Path) -> dict[str, Path]:
+    """Group level: write the cohort tables (CSV + Parquet) and plots into OUT_DIR/group; return what was written.
+
+    Raises:
+        ConfigError: OUT_DIR holds no participant-level results.
+    """
+    from lesionwatch.lesions.table import LESION_COLUMNS
+    from lesionwatch.reporting.cohort import cohort_plot
+    from lesionwatch.workflows.tables import write_table
+
+    out_dir = Path(out_dir)
+    tables = collect_group(out_dir)
+    if not tables["sessions"]:
+        raise ConfigError(f"{out_dir}: no participant-level results found; run the participant level first.")
+    group = out_dir / GROUP_DIR
+    group.mkdir(exist_ok=True)
+    columns = {"sessions": SESSION_COLUMNS, "lesions": ("subject", "session", *LESION_COLUMNS),
+               "intervals": INTERVAL_COLUMNS}
+    written = {}
+    for name, rows in tables.items():
+        write_table(rows, columns[name], group, name)
+        _write_parquet(rows, columns[name], group / f"{name}.parquet")
+        written[name] = group / f"{name}.csv"
+    done = [r for r in tables["sessions"] if r["status"] == "done"]
+    plot = cohort_plot([f"{r['subject']}/{r['session']}" if r["session"] else r["subject"] for r in done],
+                       [float(r["lesion_volume_mm3"] or 0) for r in done],
+                       [int(r["lesion_count"] or 0) for r in done])
+
+    def write_plot(tmp: Path) -> None:
+        tmp.write_bytes(plot)
+
+    write_atomically(group / "lesion_load.png", write_plot)
+    written["plot"] = group / "lesion_load.png"
+    return written
+
+
+def check_bids_derivatives(out_dir: Path) -> list[str]:
+    """Problems with the derivatives dataset: required description fields and the naming of anat files."""
+    import re
+
+    out_dir = Path(out_dir)
+    problems = []
+    try:
+        description = json.loads((out_dir / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return ["dataset_description.json is missing or not JSON"]
+    for key in ("Name", "BIDSVersion", "DatasetType", "GeneratedBy"):
+        if key not in description:
+            problems.append(f"dataset_description.json lacks {key}")
+    if description.get("DatasetType") != "derivative":
+        problems.append("DatasetType is not 'derivative'")
+    pattern = re.compile(r"^sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.(nii\.gz|json)$")
+    for path in out_dir.glob("sub-*/**/anat/*"):
+        rel = path.relative_to(out_dir).parts
+        if not pattern.match(path.name):
+            problems.append(f"{path.relative_to(out_dir)}: not a BIDS file name")
+        elif not path.name.startswith(rel[0]) or (rel[1].startswith("ses-") and f"_{rel[1]}_" not in path.name):
+            problems.append(f"{path.relative_to(out_dir)}: name does not match its sub-/ses- folders")
+        if path.suffix == ".gz" and not path.with_name(path.name[:-7] + ".json").is_file():
+            problems.append(f"{path.relative_to(out_dir)}: no JSON sidecar")
+    return problems

@@ -1,0 +1,125 @@
+"""The BIDS App on a synthetic dataset: Dask workers, resumption, failures, group tables, BIDS validity."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lesionwatch.cli.main import main
+from lesionwatch.io.nifti import write_nifti
+from lesionwatch.synth import SynthConfig, generate_case
+from lesionwatch.workflows.cohort import (
+    CohortConfig,
+    check_bids_derivatives,
+    collect_group,
+    run_participants,
+)
+from lesionwatch.workflows.preprocess import RunOptions
+from lesionwatch.workflows.segment import SegmentationConfig, run_segment
+
+pytestmark = pytest.mark.slow
+
+CONFIG = CohortConfig(segmentation=SegmentationConfig(method="classical"))
+
+
+def _dataset(root: Path) -> Path:
+    """sub-a: two sessions; sub-b: one; sub-c: one whose FLAIR is corrupt."""
+    cfg = SynthConfig(spacing_mm=3.0, skull_stripped=True, lesion_count=(6, 8), lesion_volume_mm3=(200.0, 2000.0),
+                      sequences=("flair",))
+    for subject, seed, sessions in (("a", 1, 2), ("b", 2, 1), ("c", 3, 1)):
+        case = generate_case(seed, cfg, timepoints=sessions)
+        for t, tp in enumerate(case.timepoints, start=1):
+            anat = root / f"sub-{subject}" / f"ses-{t:02d}" / "anat"
+            write_nifti(tp.images["flair"], anat / f"sub-{subject}_ses-{t:02d}_FLAIR.nii.gz")
+    (root / "sub-c" / "ses-01" / "anat" / "sub-c_ses-01_FLAIR.nii.gz").write_bytes(b"not a nifti")
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic", "BIDSVersion": "1.10.0"}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _dataset(tmp_path_factory.mktemp("bids"))
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_participant_level_on_a_local_dask_cluster_then_group(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "derivatives"
+    records = run_participants(dataset, out, CONFIG, workers=2)
+    status = {r["task"]: r["status"] for r in records}
+    assert status == {"sub-a": "done", "sub-b_ses-01": "done", "sub-c_ses-01": "failed"}
+    assert len({r["pid"] for r in records if "pid" in r}) >= 1
+    failed = next(r for r in records if r["status"] == "failed")
+    assert "sub-c_ses-01_FLAIR.nii.gz" in failed["error"]
+    assert check_bids_derivatives(out) == []
+    for session in ("ses-01", "ses-02"):
+        assert (out / "sub-a" / session / "anat" / f"sub-a_{session}_desc-lesionchange_dseg.nii.gz").is_file()
+
+    assert main(["--no-progress", "bids", str(dataset), str(out), "group"]) == 0
+    sessions = _rows(out / "group" / "sessions.csv")
+    assert [(r["subject"], r["session"], r["status"]) for r in sessions] == [
+        ("a", "01", "done"), ("a", "02", "done"), ("b", "01", "done"), ("c", "01", "failed")]
+    lesions = _rows(out / "group" / "lesions.csv")
+    for r in sessions[:3]:
+        assert int(r["lesion_count"]) == sum(1 for x in lesions if (x["subject"], x["session"]) ==
+                                             (r["subject"], r["session"])) > 0
+    assert len(_rows(out / "group" / "intervals.csv")) == 1
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "group" / "sessions.parquet").num_rows == 4
+    assert (out / "group" / "lesion_load.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the cohort row of a session equals running that session alone
+    alone = run_segment(_inputs(dataset, "b"), tmp_path / "alone", CONFIG.preprocessing, CONFIG.segmentation,
+                        RunOptions(progress=False, report=False))
+    summary = json.loads((alone / "summary.json").read_text())
+    row = next(r for r in sessions if r["subject"] == "b")
+    assert int(row["lesion_count"]) == summary["lesion_count"]
+    assert float(row["lesion_volume_mm3"]) == pytest.approx(summary["lesion_volume_mm3"])
+
+    # a rerun does no work
+    again = run_participants(dataset, out, CONFIG, workers=1)
+    assert {r["task"]: r["status"] for r in again} == {"sub-a": "skipped", "sub-b_ses-01": "skipped",
+                                                       "sub-c_ses-01": "failed"}
+
+
+def _inputs(dataset: Path, subject: str):  # type: ignore[no-untyped-def]
+    from lesionwatch.io.study import StudyInputs
+
+    return StudyInputs.from_bids(dataset / f"sub-{subject}" / "ses-01")
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dataset: Path, tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    out = tmp_path / "derivatives"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        result: dict[str, list[dict[str, object]]] = {}
+        runner = threading.Thread(target=lambda: result.setdefault(
+            "records", run_participants(dataset, out, CONFIG, scheduler=cluster.scheduler_address)))
+        runner.start()
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("sub-*/**/.*partial")):
+            time.sleep(0.2)  # wait until a task is writing its results
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)  # the worker dies mid-task; its nanny starts a new one
+        runner.join(timeout=600)
+    records = result["records"]
+    assert {r["task"]: r["status"] for r in records} == {"sub-a": "done", "sub-b_ses-01": "done",
+                                                         "sub-c_ses-01": "failed"}
+    tables = collect_group(out)
+    keys = [(r["subject"], r["session"]) for r in tables["sessions"]]
+    assert sorted(keys) == [("a", "01"), ("a", "02"), ("b", "01"), ("c", "01")]  # each exactly once
+    assert check_bids_derivatives(out) == []
