@@ -39,7 +39,8 @@ def main() -> None:
     data = args.out / "bids"
     if not data.exists():
         build_dataset(data, args.subjects, args.spacing_mm)
-    lines = ["| workers | sessions | wall (s) | sessions / hour | peak RSS, largest process (MB) |", "|---|---|---|---|---|"]
+    lines = ["| workers | sessions | wall (s) | sessions / hour | peak RSS, largest process (MB) |",
+             "|---|---|---|---|---|"]
     for n in args.workers:
         out = args.out / f"derivatives-{n}"
         shutil.rmtree(out, ignore_errors=True)
