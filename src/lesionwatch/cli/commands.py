@@ -229,6 +229,35 @@ def bids(
         raise typer.Exit(1)
 
 
+def serve(
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where jobs and their results are kept.")] = Path(
+        "lesionwatch-web"),
+    token: Annotated[str | None, typer.Option(
+        "--token", help="Access token (required, and generated if not given, when --host is not loopback).")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Jobs run at the same time.")] = 1,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, help="Largest uploaded file.")] = 512,
+) -> None:
+    """Start the web application (upload, progress, 2D/3D viewer, follow-up comparison)."""
+    import secrets
+
+    import uvicorn
+
+    from lesionwatch.web.app import create_app
+    from lesionwatch.web.uploads import UploadLimits
+
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and token is None:
+        token = secrets.token_urlsafe(24)
+    app = create_app(data_dir, token=token, workers=workers,
+                     limits=UploadLimits(max_file_bytes=max_upload_mb * 2 ** 20))
+    shown = "localhost" if loopback else host
+    typer.echo(f"lesionwatch web on http://{shown}:{port}/" + (f"?token={token}" if token else ""))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def report(
     folder: Annotated[Path, typer.Argument(help="A segment or followup output folder.")],
 ) -> None:
@@ -412,6 +441,7 @@ def register(app: typer.Typer) -> None:
     app.command()(followup)
     app.command()(report)
     app.command()(bids)
+    app.command()(serve)
     app.command()(synth)
     app.command()(demo)
     app.command()(evaluate)

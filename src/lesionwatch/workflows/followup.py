@@ -143,7 +143,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
         followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
         total = len(inputs) * len(ANALYSIS_STAGES) + 2
-        with stage_progress("follow-up", total, options.progress) as bar:
+        with stage_progress("follow-up", total, options.progress, options.on_stage) as bar:
             analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar) for i in inputs]
             bar.stage("align and compare")
             start = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lesionwatch.errors import OutputExistsError
@@ -14,7 +14,7 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
 from lesionwatch.logging import add_file_log
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
-from lesionwatch.workflows.progress import stage_progress
+from lesionwatch.workflows.progress import StageCallback, stage_progress
 from lesionwatch.workflows.provenance import build_provenance, config_dict
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,14 @@ class RunOptions:
         progress: show a progress bar.
         write_intermediates: also write the working-grid images.
         report: write figures and the HTML/PDF report after the analysis (segment and follow-up).
+        on_stage: also called as each stage starts (stage name, fraction done), e.g. by the web server.
     """
 
     force: bool = False
     progress: bool = True
     write_intermediates: bool = False
     report: bool = True
+    on_stage: StageCallback | None = field(default=None, compare=False, repr=False)
 
 
 def check_output_folder(out_dir: Path, force: bool) -> None:

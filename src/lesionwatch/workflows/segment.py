@@ -210,7 +210,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation)  # a bad model fails before any work
     with output_folder(out_dir, options) as stage:
-        with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress) as bar:
+        with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress, options.on_stage) as bar:
             analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar)
             bar.stage("write")
             ids, _ = label_lesions(analysis.native_mask.mask)

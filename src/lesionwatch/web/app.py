@@ -1,0 +1,354 @@
+"""The FastAPI server: pages, the REST API they use (OpenAPI at /docs), and access control.
+
+Run with `lesionwatch serve`. Listens on 127.0.0.1 by default; any other address needs an access token (generated
+and printed at start, or given), sent as `Authorization: Bearer TOKEN`, or once as `?token=TOKEN` in the page
+address (then kept in a cookie).
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.resources
+import io
+import json
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from lesionwatch import __version__
+from lesionwatch.errors import DicomSeriesError
+from lesionwatch.io.dicom import choose_series, list_series
+from lesionwatch.io.nifti import read_labels
+from lesionwatch.web.jobs import JOB_ID, JobRunner, JobStore
+from lesionwatch.web.uploads import UploadError, UploadLimits, is_zip, safe_extract, sniff_nifti
+
+log = logging.getLogger(__name__)
+
+SEQUENCES = ("flair", "t1", "t2", "pd")
+FIELD = re.compile(r"^(flair|t1|t2|pd|dicom)(?:_([1-9]))?$")
+SERIES_FIELD = re.compile(r"^series_(flair|t1|t2|pd)(?:_([1-9]))?$")
+DOWNLOAD_SUFFIXES = (".nii.gz", ".csv", ".json", ".pdf", ".html", ".png", ".gif", ".mp4", ".dcm")
+LOCATION_CODES = {"periventricular": 1, "juxtacortical": 2, "infratentorial": 3, "white_matter": 4}
+
+
+def _static(name: str) -> str:
+    return importlib.resources.files("lesionwatch.web").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def niivue_path() -> Path:
+    """The NiiVue build that nilearn ships (version pinned by the nilearn requirement)."""
+    import nilearn
+
+    path = Path(nilearn.__file__).parent / "_assets" / "js" / "niivue.umd.js"
+    if not path.is_file():
+        raise RuntimeError("nilearn's NiiVue build is missing; reinstall nilearn")
+    return path
+
+
+def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
+               limits: UploadLimits | None = None, max_request_bytes: int = 2 * 1024 ** 3) -> FastAPI:
+    """The web application.
+
+    Args:
+        data_dir: where the job database and job folders live.
+        token: access token required by every request (None: no token, for loopback use).
+        workers: jobs run at the same time (each in its own process).
+        limits: upload limits.
+        max_request_bytes: largest request body accepted.
+    """
+    limits = limits or UploadLimits()
+    store = JobStore(data_dir)
+    runner = JobRunner(store, workers=workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner.start()
+        yield
+        runner.stop()
+
+    app = FastAPI(title="lesionwatch", version=__version__, lifespan=lifespan,
+                  description="MS lesion segmentation and follow-up. Not for clinical diagnosis.")
+    app.state.store, app.state.runner = store, runner
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_request_bytes:
+            return JSONResponse({"detail": "upload too large"}, status_code=413)
+        query_token = request.query_params.get("token")
+        if token is not None:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or \
+                request.cookies.get("lw_token", "") or query_token or ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "access token required"}, status_code=401)
+        try:
+            response: Response = await call_next(request)
+        except Exception:
+            log.exception("request %s failed", request.url.path)
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        if token is not None and query_token:
+            response.set_cookie("lw_token", token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(UploadError)
+    async def upload_error(_: Request, exc: UploadError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    def job_or_404(job_id: str) -> Any:
+        if not JOB_ID.match(job_id):
+            raise HTTPException(404, "no such job")
+        try:
+            return store.get(job_id)
+        except KeyError:
+            raise HTTPException(404, "no such job") from None
+
+    # pages --------------------------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return _static("index.html")
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    def job_page(job_id: str) -> str:
+        job_or_404(job_id)
+        return _static("viewer.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name == "niivue.umd.js":
+            return FileResponse(niivue_path(), media_type="text/javascript")
+        if name not in ("app.js", "viewer.js", "style.css"):
+            raise HTTPException(404, "not found")
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(_static(name), media_type=media)
+
+    # API ----------------------------------------------------------------------------------------------------
+    @app.get("/api/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/jobs")
+    def list_jobs() -> list[dict[str, Any]]:
+        """Every job, newest first."""
+        return [j.public() for j in store.list()]
+
+    @app.post("/api/jobs", status_code=201)
+    async def create_job(request: Request) -> dict[str, Any]:
+        """Upload one study (kind=segment) or several (kind=followup) and queue the job.
+
+        Form fields: `kind`; per study k (1-9, default 1): `flair_k` (NIfTI, required unless `dicom_k`), `t1_k`,
+        `t2_k`, `pd_k` (NIfTI), or `dicom_k` (a zip of DICOM files) with optional `series_flair_k`,
+        `series_t1_k` (series UID) to confirm which series is which; `method` (model or classical);
+        `threshold` (0-1). A DICOM zip whose FLAIR cannot be told apart gets 409 with the series list.
+        """
+        form = await request.form(max_files=40, max_fields=60)
+        kind = str(form.get("kind", "segment"))
+        if kind not in ("segment", "followup"):
+            raise UploadError("kind must be segment or followup")
+        job_id = uuid.uuid4().hex
+        folder = store.job_dir(job_id)
+        try:
+            params = await _store_upload(form, folder, kind, limits)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return store.create(kind, params, job_id=job_id).public()
+
+    @app.get("/api/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return dict(job_or_404(job_id).public())
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job_or_404(job_id)
+        if not runner.cancel(job_id):
+            raise HTTPException(409, "the job has already finished")
+        return dict(store.get(job_id).public())
+
+    @app.delete("/api/jobs/{job_id}", status_code=204)
+    def delete_job(job_id: str) -> Response:
+        job_or_404(job_id)
+        runner.cancel(job_id)
+        store.delete(job_id)
+        return Response(status_code=204)
+
+    def result_files(job_id: str) -> dict[str, Path]:
+        result = store.job_dir(job_id) / "result"
+        if not result.is_dir():
+            return {}
+        return {p.relative_to(result).as_posix(): p for p in sorted(result.rglob("*"))
+                if p.is_file() and p.name.endswith(DOWNLOAD_SUFFIXES) and not p.name.startswith(".")}
+
+    @app.get("/api/jobs/{job_id}/result")
+    def get_result(job_id: str) -> dict[str, Any]:
+        """Summary, tables, figures and viewer volumes of a finished job."""
+        job = job_or_404(job_id)
+        if job.status != "done":
+            raise HTTPException(409, f"the job is {job.status}")
+        files = result_files(job_id)
+        result = store.job_dir(job_id) / "result"
+        out: dict[str, Any] = {"kind": job.kind, "downloads": sorted(files),
+                               "figures": [k for k in files if k.startswith("figures/") and k.endswith(".png")]}
+        out["summary"] = json.loads((result / "summary.json").read_text())
+        if job.kind == "segment":
+            out["lesions"] = json.loads((result / "lesion_table.json").read_text())
+            out["volumes"] = {"flair": "flair_space-native_desc-biascorrected.nii.gz", "overlay": "location"}
+            to_common = np.eye(4)
+        else:
+            out["changes"] = json.loads((result / "change_table.json").read_text())
+            names = out["summary"]["studies"]
+            out["volumes"] = {"studies": [{"name": n, "flair": f"common/flair_{n}_space-common.nii.gz",
+                                           "overlay": f"common/change_map_{n}_space-common.nii.gz"} for n in names]}
+            out["lesions"] = json.loads((result / names[-1] / "lesion_table.json").read_text())
+            # the viewer shows the common space: carry the last study's lesion centres there
+            transforms = json.loads((result / "transforms.json").read_text())["common_to_study_ras"]
+            to_common = np.linalg.inv(np.array(transforms[names[-1]]))
+        for row in out["lesions"]["rows"]:
+            centre = to_common @ np.array([row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"], 1.0])
+            row["viewer_mm"] = [round(float(c), 2) for c in centre[:3]]
+        return out
+
+    @app.get("/api/jobs/{job_id}/download/{key:path}")
+    def download(job_id: str, key: str) -> Response:
+        """A result file, by its name in `result.downloads` (looked up, never joined into a path)."""
+        job_or_404(job_id)
+        path = result_files(job_id).get(key)
+        if path is None:
+            raise HTTPException(404, "no such file")
+        return FileResponse(path, filename=path.name)
+
+    @app.get("/api/jobs/{job_id}/overlay/location.nii.gz")
+    def location_overlay(job_id: str) -> Response:
+        """The segment job's lesions coded by location (1 periventricular, 2 juxtacortical, 3 infratentorial,
+        4 other white matter), on the native FLAIR grid."""
+        job = job_or_404(job_id)
+        files = result_files(job_id)
+        if job.kind != "segment" or "lesion_labels_space-native.nii.gz" not in files:
+            raise HTTPException(404, "no lesion labels for this job")
+        labels = read_labels(files["lesion_labels_space-native.nii.gz"])
+        rows = json.loads(files["lesion_table.json"].read_text())["rows"]
+        lut = np.zeros(int(labels.array.max(initial=0)) + 1, np.uint8)
+        for row in rows:
+            lut[row["lesion_id"]] = LOCATION_CODES.get(row["location"], 4)
+        import nibabel as nib
+
+        image = nib.Nifti1Image(lut[labels.array], labels.affine)
+        buffer = io.BytesIO()
+        file_map = nib.Nifti1Image.make_file_map({"image": buffer, "header": buffer})
+        image.to_file_map(file_map)
+        import gzip
+
+        return Response(gzip.compress(buffer.getvalue()), media_type="application/gzip")
+
+    return app
+
+
+async def _save(upload: StarletteUploadFile, dest: Path, limits: UploadLimits) -> bytes:
+    """Stream an upload to `dest` within the size limit; return its first bytes (for type sniffing)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    head = b""
+    with dest.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limits.max_file_bytes:
+                raise UploadError(f"a file is larger than {limits.max_file_bytes // 2 ** 20} MB", 413)
+            if len(head) < 4096:
+                head += chunk[: 4096 - len(head)]
+            out.write(chunk)
+    if size == 0:
+        raise UploadError("an uploaded file is empty")
+    return head
+
+
+async def _store_upload(form: Any, folder: Path, kind: str, limits: UploadLimits) -> dict[str, Any]:
+    """Check and store the files of a job under server-chosen names; return the job parameters."""
+    studies: dict[int, dict[str, Any]] = {}
+    for field, value in form.multi_items():
+        match = FIELD.match(field)
+        if match is None:
+            continue
+        if not isinstance(value, StarletteUploadFile | UploadFile):
+            raise UploadError(f"field {field} must be a file")
+        seq, index = match.group(1), int(match.group(2) or 1)
+        study = studies.setdefault(index, {"files": {}, "series": {}})
+        if seq in study["files"] or (seq == "dicom" and "dicom" in study):
+            raise UploadError(f"study {index}: {seq} given twice")
+        tmp = folder / f"study{index}" / f"{seq}.upload"
+        head = await _save(value, tmp, limits)
+        if seq == "dicom":
+            if not is_zip(head):
+                raise UploadError(f"study {index}: the DICOM upload must be a zip file")
+            safe_extract(tmp, folder / f"study{index}" / "dicom", limits)
+            tmp.unlink()
+            study["dicom"] = f"study{index}/dicom"
+        else:
+            suffix = sniff_nifti(head)
+            if suffix is None:
+                raise UploadError(f"study {index}: the {seq.upper()} file is not a NIfTI image (.nii or .nii.gz)",
+                                  415)
+            final = tmp.with_name(f"{seq}{suffix}")
+            tmp.rename(final)
+            study["files"][seq] = final.relative_to(folder).as_posix()
+    for field, value in form.multi_items():
+        match = SERIES_FIELD.match(field)
+        if match and isinstance(value, str) and value.strip():
+            studies.setdefault(int(match.group(2) or 1), {"files": {}, "series": {}})["series"][match.group(1)] = \
+                value.strip()[:128]
+    if not studies:
+        raise UploadError("no study uploaded: send a FLAIR (NIfTI) or a zipped DICOM folder")
+    order = sorted(studies)
+    if kind == "segment" and len(order) != 1:
+        raise UploadError("a segment job takes one study; use kind=followup for several")
+    if kind == "followup" and len(order) < 2:
+        raise UploadError("a follow-up needs at least two studies")
+    for index in order:
+        _resolve_dicom(studies[index], folder, index)
+        if "flair" not in studies[index]["files"]:
+            raise UploadError(f"study {index}: a FLAIR is required")
+    params: dict[str, Any] = {"studies": [studies[i] for i in order], "labels": [f"study{i}" for i in order]}
+    method = str(form.get("method", "model"))
+    if method not in ("model", "classical"):
+        raise UploadError("method must be model or classical")
+    params["method"] = method
+    threshold = form.get("threshold")
+    if threshold not in (None, ""):
+        try:
+            params["threshold"] = float(str(threshold))
+        except ValueError:
+            raise UploadError("threshold must be a number between 0 and 1") from None
+        if not 0.0 <= params["threshold"] <= 1.0:
+            raise UploadError("threshold must be a number between 0 and 1")
+    return params
+
+
+def _resolve_dicom(study: dict[str, Any], folder: Path, index: int) -> None:
+    """Pick the FLAIR (and T1...) series of an uploaded DICOM folder, or ask the user (409 with the list)."""
+    if "dicom" not in study:
+        return
+    dicom = folder / study["dicom"]
+    series = list_series(dicom)
+    listing = [{"uid": s.uid, "number": s.series_number, "description": s.description, "files": len(s.files)}
+               for s in series]
+    if not series:
+        raise UploadError(f"study {index}: the zip holds no DICOM image series", 415)
+    chosen = study["series"]
+    try:
+        flair = choose_series(series, role="flair", selector=chosen.get("flair"), folder=Path(f"study {index}"))
+    except DicomSeriesError:
+        raise HTTPException(409, {"message": f"study {index}: which series is the FLAIR? Choose one and send it as "
+                                             f"series_flair_{index}", "study": index, "series": listing}) from None
+    study["files"]["flair"] = study["dicom"]
+    study["series"]["flair"] = flair.uid
+    for seq in ("t1", "t2", "pd"):
+        if seq in chosen:
+            study["files"][seq] = study["dicom"]

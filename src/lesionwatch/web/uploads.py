@@ -1,0 +1,120 @@
+"""Checking and storing uploads: file types by content, size limits, safe zip extraction.
+
+No user-supplied string ever becomes a path: files are stored under fixed names chosen by the server.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import stat
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+class UploadError(ValueError):
+    """An upload the server refuses; the message is safe to show to the user (no paths, no traces)."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Limits on what is accepted.
+
+    Attributes:
+        max_file_bytes: largest single uploaded file.
+        max_zip_members: most files in a zip.
+        max_unzipped_bytes: largest total size once a zip is extracted.
+        max_ratio: largest compression ratio of a zip member (zip bombs compress far better than images).
+    """
+
+    max_file_bytes: int = 512 * 1024 * 1024
+    max_zip_members: int = 5000
+    max_unzipped_bytes: int = 2 * 1024 * 1024 * 1024
+    max_ratio: float = 200.0
+
+
+def sniff_nifti(head: bytes) -> str | None:
+    """".nii.gz" or ".nii" when `head` (the first bytes of a file) is a NIfTI-1/2 image, else None."""
+    data = head
+    suffix = ".nii"
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(head)) as gz:
+                data = gz.read(544)
+        except (OSError, EOFError):
+            return None
+        suffix = ".nii.gz"
+    if len(data) < 348:
+        return None
+    for order in ("<", ">"):
+        size = struct.unpack(f"{order}i", data[:4])[0]
+        if size == 348 and data[344:348] in (b"n+1\x00", b"ni1\x00"):
+            return suffix
+        if size == 540 and data[4:8] in (b"n+2\x00", b"ni2\x00"):
+            return suffix
+    return None
+
+
+def is_zip(head: bytes) -> bool:
+    return head[:4] == b"PK\x03\x04"
+
+
+def safe_extract(archive: Path, target: Path, limits: UploadLimits) -> int:
+    """Extract a zip into `target`, refusing absolute paths, '..', links and zip bombs; return the file count.
+
+    Raises:
+        UploadError: the archive breaks a rule (nothing is left extracted then).
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise UploadError("the zip file is damaged") from exc
+    with zf:
+        members = zf.infolist()
+        if len(members) > limits.max_zip_members:
+            raise UploadError(f"the zip holds {len(members)} files; at most {limits.max_zip_members} are accepted")
+        total = 0
+        for m in members:
+            name = PurePosixPath(m.filename.replace("\\", "/"))
+            if name.is_absolute() or ".." in name.parts or m.filename.startswith(("/", "\\")) or ":" in name.parts[0]:
+                raise UploadError("the zip holds a file with an absolute path or '..'; refused")
+            mode = m.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UploadError("the zip holds a symbolic link; refused")
+            total += m.file_size
+            if total > limits.max_unzipped_bytes:
+                raise UploadError("the zip expands to more than the size limit; refused", 413)
+            if m.compress_size and m.file_size / m.compress_size > limits.max_ratio:
+                raise UploadError("the zip is compressed suspiciously well (a zip bomb?); refused", 413)
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            return _extract_members(zf, members, target, limits)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+
+
+def _extract_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], target: Path, limits: UploadLimits
+                     ) -> int:
+    count = 0
+    for index, m in enumerate(members):
+        if m.is_dir():
+            continue
+        # server-chosen names keep the folder layout out of the picture: DICOM is found by content
+        dest = target / f"{index:05d}.dcm"
+        written = 0
+        with zf.open(m) as src, dest.open("wb") as out:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > m.file_size or written > limits.max_unzipped_bytes:
+                    raise UploadError("a zip member is larger than it declares; refused", 413)
+                out.write(chunk)
+        count += 1
+    return count
