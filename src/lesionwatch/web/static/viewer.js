@@ -67,6 +67,14 @@ function lesionTable(table) {
   });
 }
 
+function changeTable(changes) {
+  const head = "<tr>" + changes.columns.map(c => `<th class="text">${escapeHtml(c)}</th>`).join("") + "</tr>";
+  const rows = changes.rows.map(r => "<tr>" + changes.columns.map(c =>
+    `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("") + "</tr>");
+  document.getElementById("changes").innerHTML = "<h3>Changes (volumes in the common grid, mm³)</h3><table>" +
+    head + rows.join("") + "</table>";
+}
+
 function summaryList(result) {
   const s = result.summary;
   let items;
@@ -111,6 +119,7 @@ async function main() {
     await makeViewer(`${api}/download/${result.volumes.flair}`, `${api}/overlay/location.nii.gz`, LOCATION);
   } else {
     legend(CHANGE);
+    changeTable(result.changes);
     document.getElementById("canvases").classList.add("pair");
     document.getElementById("view").value = "axial";
     for (const study of result.volumes.studies) {

@@ -1,0 +1,142 @@
+"""The REST API: every bad upload gets a clear 4xx and leaves nothing behind; jobs survive a restart; access."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lesionwatch.io.nifti import write_nifti
+from lesionwatch.synth import SynthConfig, generate_case
+from lesionwatch.web.app import create_app
+from lesionwatch.web.jobs import JobStore
+from lesionwatch.web.uploads import UploadLimits
+
+
+@pytest.fixture(scope="module")
+def flair_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    case = generate_case(5, SynthConfig(spacing_mm=3.0, skull_stripped=True, sequences=("flair",)))
+    path = write_nifti(case.timepoints[0].images["flair"], tmp_path_factory.mktemp("f") / "flair.nii.gz")
+    return path.read_bytes()
+
+
+def _client(root: Path, **kwargs: object) -> TestClient:
+    # workers=0: jobs stay queued, so these tests never run a workflow
+    return TestClient(create_app(root, workers=0, **kwargs))  # type: ignore[arg-type]
+
+
+def _job_folders(root: Path) -> list[Path]:
+    return list((root / "jobs").iterdir())
+
+
+def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("files", "data", "status", "message"), [
+    ({"flair": ("scan.nii.gz", b"hello, not an image" * 30)}, {}, 415, "FLAIR file is not a NIfTI image"),
+    ({"t1": ("t1.nii.gz", b"x")}, {}, 415, "T1 file is not a NIfTI image"),
+    ({}, {}, 400, "no study uploaded"),
+    ({"dicom": ("d.zip", _zip({"../../evil.dcm": b"x"}))}, {}, 400, "absolute path or '..'"),
+    ({"dicom": ("d.zip", _zip({"/abs.dcm": b"x"}))}, {}, 400, "absolute path or '..'"),
+    ({"dicom": ("d.zip", _zip({"a.dcm": b"x"}, symlink="link.dcm"))}, {}, 400, "symbolic link"),
+    ({"dicom": ("d.zip", _zip({"bomb.dcm": b"\0" * 5_000_000}))}, {}, 413, "zip bomb"),
+    ({"dicom": ("d.zip", b"not a zip at all")}, {}, 400, "must be a zip file"),
+    ({"dicom": ("d.zip", _zip({"a.txt": b"not dicom"}))}, {}, 415, "no DICOM image series"),
+], ids=["wrong-type", "t1-wrong-type", "nothing", "zip-dotdot", "zip-absolute", "zip-symlink", "zip-bomb",
+        "not-a-zip", "zip-without-dicom"])
+def test_bad_uploads_are_refused_and_leave_nothing(tmp_path: Path, files: dict[str, tuple[str, bytes]],
+                                                   data: dict[str, str], status: int, message: str) -> None:
+    with _client(tmp_path) as client:
+        response = client.post("/api/jobs", files=files, data={"kind": "segment", **data})
+        assert response.status_code == status, response.text
+        assert message in response.json()["detail"]
+        assert client.get("/api/jobs").json() == []
+    assert _job_folders(tmp_path) == []
+
+
+def test_missing_flair_and_too_few_studies_are_refused(tmp_path: Path, flair_bytes: bytes) -> None:
+    with _client(tmp_path) as client:
+        r = client.post("/api/jobs", data={"kind": "segment"}, files={"t1": ("t1.nii.gz", flair_bytes)})
+        assert r.status_code == 400 and "a FLAIR is required" in r.json()["detail"]
+        r = client.post("/api/jobs", data={"kind": "followup"}, files={"flair_1": ("a.nii.gz", flair_bytes)})
+        assert r.status_code == 400 and "at least two studies" in r.json()["detail"]
+        r = client.post("/api/jobs", data={"kind": "segment", "threshold": "7"},
+                        files={"flair": ("a.nii.gz", flair_bytes)})
+        assert r.status_code == 400 and "threshold" in r.json()["detail"]
+    assert _job_folders(tmp_path) == []
+
+
+def test_too_big_upload_is_refused(tmp_path: Path, flair_bytes: bytes) -> None:
+    with _client(tmp_path, limits=UploadLimits(max_file_bytes=1000)) as client:
+        r = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("a.nii.gz", flair_bytes)})
+        assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    assert _job_folders(tmp_path) == []
+
+
+def test_upload_is_stored_under_server_names_and_queued(tmp_path: Path, flair_bytes: bytes) -> None:
+    with _client(tmp_path) as client:
+        r = client.post("/api/jobs", data={"kind": "segment"},
+                        files={"flair": ("../../../etc/evil name.nii.gz", flair_bytes)})
+        assert r.status_code == 201
+        job = r.json()
+        assert job["status"] == "queued" and "path" not in json.dumps(job)
+        folder = tmp_path / "jobs" / job["id"]
+        assert [p.name for p in folder.rglob("*") if p.is_file()] == ["flair.nii.gz"]
+        assert client.get(f"/api/jobs/{job['id']}/download/..%2F..%2Fjobs.sqlite").status_code == 404
+        assert client.get("/api/jobs/not-a-job-id").status_code == 404
+        assert client.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+        assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+        assert not folder.exists()
+
+
+def test_queued_and_finished_jobs_survive_a_restart_and_running_ones_fail_visibly(tmp_path: Path,
+                                                                                  flair_bytes: bytes) -> None:
+    with _client(tmp_path) as client:
+        ids = [client.post("/api/jobs", data={"kind": "segment"},
+                           files={"flair": ("a.nii.gz", flair_bytes)}).json()["id"] for _ in range(3)]
+    store = JobStore(tmp_path)
+    store.update(ids[0], status="done", stage="done", progress=1.0)
+    store.update(ids[1], status="running", stage="segment")  # as if the server died mid-job
+    with _client(tmp_path) as client:
+        jobs = {j["id"]: j for j in client.get("/api/jobs").json()}
+    assert set(jobs) == set(ids)
+    assert jobs[ids[0]]["status"] == "done"
+    assert jobs[ids[1]]["status"] == "failed" and "server stopped" in jobs[ids[1]]["error"]
+    assert jobs[ids[2]]["status"] == "queued"
+
+
+def test_a_token_is_required_when_set(tmp_path: Path) -> None:
+    with _client(tmp_path, token="s3cret") as client:
+        assert client.get("/api/jobs").status_code == 401
+        assert client.get("/api/jobs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        page = client.get("/?token=s3cret")
+        assert page.status_code == 200 and "lw_token" in page.headers.get("set-cookie", "")
+        assert client.get("/api/jobs").status_code == 200  # the cookie now carries it
+
+
+def test_concurrent_uploads_are_all_kept(tmp_path: Path, flair_bytes: bytes) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _client(tmp_path) as client:
+        def upload(_: int) -> int:
+            return client.post("/api/jobs", data={"kind": "segment"},
+                               files={"flair": ("a.nii.gz", flair_bytes)}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(upload, range(16)))
+        assert codes == [201] * 16
+        assert len(client.get("/api/jobs").json()) == 16
+    assert len(_job_folders(tmp_path)) == 16

@@ -1,0 +1,104 @@
+"""End to end in real headless Chromium (Playwright): upload a two-study case, wait, look, click, download."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesionwatch.io.nifti import write_nifti
+from lesionwatch.synth import SynthConfig, generate_case
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    from lesionwatch.web.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(tmp_path_factory.mktemp("web"), workers=1)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _blue_pixels(png: bytes) -> int:
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(((b > r + 60) & (b > g + 40)).sum())  # the "stable lesion" colour, never grey or the red crosshair
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_upload_follow_up_view_click_and_download(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    case = generate_case(7, SynthConfig(spacing_mm=2.0, skull_stripped=True, lesion_count=(8, 10),
+                                        lesion_volume_mm3=(100.0, 1500.0), sequences=("flair",)), timepoints=2)
+    flairs = [write_nifti(tp.images["flair"], tmp_path / f"flair{i}.nii.gz") for i, tp in enumerate(case.timepoints)]
+    shots = tmp_path / "shots"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+        page.goto(server)
+        page.check("input[name=kind][value=followup]")
+        page.click("#add-study")
+        page.set_input_files("input[name=flair_1]", str(flairs[0]))
+        page.set_input_files("input[name=flair_2]", str(flairs[1]))
+        page.select_option("select[name=method]", "classical")
+        page.click("#submit")
+        page.wait_for_selector("tr[data-status=done] a", timeout=400_000)
+        page.screenshot(path=str(shots / "jobs.png"))
+        page.click("tr[data-status=done] a")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        time.sleep(1.0)
+        canvas = page.locator("canvas.nv").first
+        with_overlay = _blue_pixels(canvas.screenshot())
+        page.fill("#opacity", "0")
+        page.dispatch_event("#opacity", "input")
+        time.sleep(0.5)
+        without_overlay = _blue_pixels(canvas.screenshot())
+        assert with_overlay > 50 and without_overlay < with_overlay / 10, (with_overlay, without_overlay)
+        page.fill("#opacity", "0.7")
+        page.dispatch_event("#opacity", "input")
+
+        before = page.text_content("#coords")
+        row = page.locator("tr.lesion").first
+        target = [float(v) for v in row.get_attribute("data-mm").split(",")]
+        row.click()
+        time.sleep(0.5)
+        after = page.text_content("#coords")
+        assert after != before
+        shown = [float(v) for v in after.split("=")[0].replace("×", " ").split()[:3]]
+        assert np.allclose(shown, target, atol=2.0), (shown, target)  # the crosshair went to the lesion
+        page.screenshot(path=str(shots / "followup.png"))
+
+        with page.expect_download() as shot:
+            page.click("#screenshot")
+        assert shot.value.suggested_filename.endswith(".png")
+        with page.expect_download() as report:
+            page.click("a[href$='/download/report.pdf']")
+        assert Path(report.value.path()).read_bytes()[:5] == b"%PDF-"
+        browser.close()
