@@ -26,7 +26,7 @@ def test_followup_of_a_three_session_bids_subject(tmp_path: Path, capsys: pytest
                  "--spacing-mm", "2", "--skull-stripped"]) == 0
     subject = next(data.glob("sub-*"))
     out = tmp_path / "fu"
-    assert main(["--no-progress", "followup", "--bids", str(subject), "--out", str(out)]) == 0
+    assert main(["--no-progress", "followup", "--method", "classical", "--bids", str(subject), "--out", str(out)]) == 0
     assert "follow-up written" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["studies"] == ["ses-01", "ses-02", "ses-03"] and len(summary["intervals"]) == 2
@@ -76,7 +76,8 @@ def test_study_against_moved_copy_of_itself_shows_no_activity(tmp_path: Path) ->
     write_nifti(flair, tmp_path / "a.nii.gz")
     write_nifti(Volume(np.clip(moved.array, 0, None), moved.affine), tmp_path / "b.nii.gz")
     out = tmp_path / "fu"
-    assert main(["--no-progress", "followup", "--flair", str(tmp_path / "a.nii.gz"), "--flair",
+    assert main(["--no-progress", "followup", "--method", "classical", "--no-report", "--flair",
+                 str(tmp_path / "a.nii.gz"), "--flair",
                  str(tmp_path / "b.nii.gz"), "--out", str(out)]) == 0
     interval = json.loads((out / "summary.json").read_text())["intervals"][0]
     assert interval["new_count"] == 0 and interval["enlarging_count"] == 0

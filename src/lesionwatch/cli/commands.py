@@ -151,6 +151,7 @@ def followup(
         "--threshold", min=0.0, max=1.0, help="Sensitivity: probability cut-off (default: the model card's).")] = None,
     min_lesion_volume_mm3: Annotated[float | None, typer.Option(
         "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
+    method: Annotated[str, typer.Option("--method", help="model (trained network) or classical (baseline).")] = "model",
     change_sd: Annotated[float, typer.Option(
         "--change-sd", min=0.5, help="FLAIR change (robust SDs of the difference image) that allows a lesion "
                                      "to appear or disappear.")] = 3.0,
@@ -175,7 +176,8 @@ def followup(
             raise ConfigError(f"{len(t1s)} --t1 for {len(flairs)} --flair: give one T1 per study, or none")
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
-    seg = SegmentationConfig(model=model, threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3)
+    seg = SegmentationConfig(method=method, model=model, threshold=threshold,
+                             min_lesion_volume_mm3=min_lesion_volume_mm3)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
