@@ -30,7 +30,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import component_sizes, label_lesions
+from lesionwatch.lesions.components import label_lesions, remove_small_lesions
 
 CHANGE_LABELS = {
     1: "stable lesion (or any lesion of the baseline study)",
@@ -186,11 +186,7 @@ def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]]
         mask = (pooled >= threshold) & brain
         if flairs is not None and t > 0:
             mask |= (changes[t - 1] > 0) & (flairs[t].array >= config.new_signal_min_z) & brain
-        labels, k = label_lesions(mask)
-        if k:
-            keep = np.concatenate([[False], component_sizes(labels, k) * voxel_mm3 >= config.min_lesion_volume_mm3])
-            mask = keep[labels]
-        masks.append(np.asarray(mask))
+        masks.append(remove_small_lesions(mask, voxel_mm3, config.min_lesion_volume_mm3))
     return masks
 
 
