@@ -226,7 +226,10 @@ class JobRunner:
             process.start()
             process.join()
             self._processes.pop(job.id, None)
-            final = self.store.get(job.id)
+            try:
+                final = self.store.get(job.id)
+            except KeyError:  # deleted while it ran
+                continue
             if final.status == "running":  # the child died without recording an outcome
                 self.store.update(job.id, status="failed",
                                   error=f"the job stopped unexpectedly (exit code {process.exitcode})")
