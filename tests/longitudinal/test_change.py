@@ -108,3 +108,16 @@ def test_halfway_matrix_applied_twice_is_the_transform() -> None:
     h = halfway_matrix(t)
     assert h @ h == pytest.approx(t, abs=1e-9)
     assert np.linalg.det(h[:3, :3]) == pytest.approx(1.0)
+
+
+def test_new_signal_the_segmenter_doubts_stays_lesion_while_it_lasts() -> None:
+    shape = (30, 30, 30)
+    brain = np.ones(shape, bool)
+    lesion = np.zeros(shape, int)
+    lesion[10:15, 10:15, 10:15] = 1
+    rng = np.random.default_rng(3)
+    flairs = [_images(np.zeros(shape, int), brain, rng), _images(lesion, brain, rng), _images(lesion, brain, rng)]
+    unsure = Volume(np.where(lesion > 0, 0.1, 0.0), np.eye(4))  # the segmenter barely sees it, every time
+    result = analyse_change(flairs, [Volume(np.zeros(shape), np.eye(4)), unsure, unsure],
+                            LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+    assert [t.changes for t in result.tracks] == [["new", "stable"]]

@@ -168,10 +168,14 @@ def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]]
     run = [np.zeros(brain.shape, np.int16)]
     for t in range(1, n):
         run.append(run[-1] + (changes[t - 1] != 0))
-    # a run that began with a brightening keeps the lower threshold for all its studies
+    # a run that began with a brightening keeps the lower threshold for all its studies, and a run that began by
+    # brightening into hyperintense signal stays lesion for all its studies
     bright = [np.zeros(brain.shape, bool)]
+    new_signal = [np.zeros(brain.shape, bool)]
     for t in range(1, n):
         bright.append(np.where(changes[t - 1] != 0, changes[t - 1] > 0, bright[-1]))
+        hyperintense = flairs[t].array >= config.new_signal_min_z if flairs is not None else np.zeros_like(brain)
+        new_signal.append(np.where(changes[t - 1] != 0, (changes[t - 1] > 0) & hyperintense, new_signal[-1]))
     masks = []
     voxel_mm3 = probabilities[0].voxel_volume_mm3
     for t in range(n):
@@ -183,9 +187,7 @@ def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]]
             count += same
         pooled = total / count
         threshold = np.where(bright[t], config.threshold * config.brightened_threshold_factor, config.threshold)
-        mask = (pooled >= threshold) & brain
-        if flairs is not None and t > 0:
-            mask |= (changes[t - 1] > 0) & (flairs[t].array >= config.new_signal_min_z) & brain
+        mask = ((pooled >= threshold) | new_signal[t]) & brain
         masks.append(remove_small_lesions(mask, voxel_mm3, config.min_lesion_volume_mm3))
     return masks
 
