@@ -108,8 +108,10 @@ def _provenance(provenance: dict[str, Any]) -> dict[str, str]:
             "total time": f"{provenance.get('timings_s', {}).get('total', float('nan')):.0f} s"}
 
 
-def study_figures(folder: Path, title: str) -> tuple[list[Figure], Volume, list[str], dict[str, Any]]:
-    """Figures of one segmented study folder; also returns its FLAIR, sequences and summary."""
+def study_figures(folder: Path, title: str, *, qc_only: bool = False
+                  ) -> tuple[list[Figure], Volume, list[str], dict[str, Any]]:
+    """Figures of one segmented study folder (only its QC panel with `qc_only`); also returns its FLAIR,
+    sequences and summary."""
     flair = read_volume(folder / FLAIR_NAME)
     labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
     brain = read_labels(folder / "brain_mask_space-native.nii.gz")
@@ -120,6 +122,10 @@ def study_figures(folder: Path, title: str) -> tuple[list[Figure], Volume, list[
     others = sorted(p.name.split("_")[0] for p in folder.glob("*_space-native_desc-registered.nii.gz"))
     other = DisplayImage.of(read_volume(folder / registered_name(others[0]))) if others else None
     brain_display = DisplayImage.of(flair, brain).overlay > 0
+    qc = Figure("Quality control: brain mask, registration, intensities",
+                qc_panel(display, brain_display, other, others[0].upper() if others else "", summary["qc_warnings"]))
+    if qc_only:
+        return [qc], flair, ["flair", *others], summary
     centre = largest_lesion_centre(reorient_to_ras(labels.with_array(labels.array.astype(np.int32))).array)
     figures = [
         Figure(f"{title}: axial slices, lesions coloured by location (radiological view: patient's right on the "
@@ -128,8 +134,7 @@ def study_figures(folder: Path, title: str) -> tuple[list[Figure], Volume, list[
                orthogonal_views(display, LOCATION_PALETTE, centre, f"{title}: largest lesion")),
         Figure("Lesion volume by location class",
                location_volume_plot(summary["volume_mm3_by_location"], summary["count_by_location"])),
-        Figure("Quality control: brain mask, registration, intensities",
-               qc_panel(display, brain_display, other, others[0].upper() if others else "", summary["qc_warnings"])),
+        qc,
     ]
     return figures, flair, ["flair", *others], summary
 
@@ -250,8 +255,8 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
         _write_dicom_seg(change, provenance, f"{name}_flair", uid, folder / name / DICOM_SEG_CHANGE,
                          {code: label.split(":")[0][:60] if code != 4 else "enlarging lesion: new growth"
                           for code, label in CHANGE_LABELS.items()}, "lesionwatch lesion change map")
-        study_figs, _, _, study_summary = study_figures(folder / name, name)
-        figures.append(Figure(f"{name}: quality control", study_figs[-1].data))
+        study_figs, _, _, study_summary = study_figures(folder / name, name, qc_only=True)
+        figures.append(Figure(f"{name}: quality control", study_figs[0].data))
         warnings += [f"{name}: {w}" for w in study_summary["qc_warnings"]]
     figures += _animation(displays, figures_dir)
     lines: dict[str, str] = {"studies": " -> ".join(names), "common space": summary["common_space"]}
