@@ -26,7 +26,8 @@ def test_followup_of_a_three_session_bids_subject(tmp_path: Path, capsys: pytest
                  "--spacing-mm", "2", "--skull-stripped"]) == 0
     subject = next(data.glob("sub-*"))
     out = tmp_path / "fu"
-    assert main(["--no-progress", "followup", "--method", "classical", "--bids", str(subject), "--out", str(out)]) == 0
+    assert main(["--no-progress", "followup", "--method", "classical", "--no-report", "--bids", str(subject),
+                 "--out", str(out)]) == 0
     assert "follow-up written" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["studies"] == ["ses-01", "ses-02", "ses-03"] and len(summary["intervals"]) == 2

@@ -14,6 +14,7 @@ other white matter. See `classify_location` for the distances used.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -84,6 +85,7 @@ def _template_image(anatomy: Anatomy) -> Volume:
     return Volume(0.25 * anatomy.csf + 0.65 * anatomy.gm + 1.0 * anatomy.wm, anatomy.affine)
 
 
+@functools.lru_cache(maxsize=4)
 def _template_regions(anatomy: Anatomy, config: RegionConfig) -> LabelVolume:
     s = anatomy.spacing_mm
     depth = ndimage.distance_transform_edt(anatomy.brain, sampling=s)
