@@ -14,6 +14,7 @@ import pytest
 
 from lesionwatch.cli.main import main
 from lesionwatch.io.nifti import write_nifti
+from lesionwatch.io.study import StudyInputs
 from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.workflows.cohort import (
     CohortConfig,
@@ -93,9 +94,7 @@ def test_participant_level_on_a_local_dask_cluster_then_group(dataset: Path, tmp
                                                        "sub-c_ses-01": "failed"}
 
 
-def _inputs(dataset: Path, subject: str):  # type: ignore[no-untyped-def]
-    from lesionwatch.io.study import StudyInputs
-
+def _inputs(dataset: Path, subject: str) -> StudyInputs:
     return StudyInputs.from_bids(dataset / f"sub-{subject}" / "ses-01")
 
 
