@@ -175,6 +175,13 @@ def _copy_atomically(src: Path, dst: Path) -> None:
     write_atomically(dst, write)
 
 
+def _bids_uri(path: Path) -> str:
+    """BIDS URI of a raw file ("bids::sub-X/ses-Y/anat/NAME"), from its path inside the dataset."""
+    parts = path.parts
+    start = next((i for i, p in enumerate(parts) if p.startswith("sub-")), len(parts) - 1)
+    return "bids::" + "/".join(parts[start:])
+
+
 def _publish_bids(result_dir: Path, out_dir: Path, subject: str, session: str, source: StudyInputs,
                   model: dict[str, Any]) -> list[str]:
     """BIDS-named copies of one session's images, with sidecars naming the space and the model."""
@@ -190,7 +197,7 @@ def _publish_bids(result_dir: Path, out_dir: Path, subject: str, session: str, s
         write_json_atomically(anat / f"{stem}.json", {
             "Description": what,
             "Space": "native grid of the source FLAIR (same voxels and header)",
-            "Sources": [f"bids::{Path(source.flair).name}"],
+            "Sources": [_bids_uri(Path(source.flair))],
             "Model": model,
             "GeneratedBy": [{"Name": "lesionwatch", "Version": __version__}],
         })
