@@ -31,6 +31,7 @@ from lesionwatch.io.dicom import choose_series, list_series
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.web.jobs import JOB_ID, JobRunner, JobStore
 from lesionwatch.web.uploads import UploadError, UploadLimits, is_zip, safe_extract, sniff_nifti
+from lesionwatch.workflows.report import location_overlay as lesions_by_location
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ SEQUENCES = ("flair", "t1", "t2", "pd")
 FIELD = re.compile(r"^(flair|t1|t2|pd|dicom)(?:_([1-9]))?$")
 SERIES_FIELD = re.compile(r"^series_(flair|t1|t2|pd)(?:_([1-9]))?$")
 DOWNLOAD_SUFFIXES = (".nii.gz", ".csv", ".json", ".pdf", ".html", ".png", ".gif", ".mp4", ".dcm")
-LOCATION_CODES = {"periventricular": 1, "juxtacortical": 2, "infratentorial": 3, "white_matter": 4}
 
 
 def _static(name: str) -> str:
@@ -236,12 +236,10 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
             raise HTTPException(404, "no lesion labels for this job")
         labels = read_labels(files["lesion_labels_space-native.nii.gz"])
         rows = json.loads(files["lesion_table.json"].read_text())["rows"]
-        lut = np.zeros(int(labels.array.max(initial=0)) + 1, np.uint8)
-        for row in rows:
-            lut[row["lesion_id"]] = LOCATION_CODES.get(row["location"], 4)
+        codes = lesions_by_location(labels, rows)
         import nibabel as nib
 
-        image = nib.Nifti1Image(lut[labels.array], labels.affine)
+        image = nib.Nifti1Image(codes.array, codes.affine)
         buffer = io.BytesIO()
         file_map = nib.Nifti1Image.make_file_map({"image": buffer, "header": buffer})
         image.to_file_map(file_map)

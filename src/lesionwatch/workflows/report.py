@@ -68,7 +68,8 @@ def _write_bytes(path: Path, data: bytes) -> None:
     write_atomically(path, write)
 
 
-def _location_overlay(labels: LabelVolume, rows: list[dict[str, Any]]) -> LabelVolume:
+def location_overlay(labels: LabelVolume, rows: list[dict[str, Any]]) -> LabelVolume:
+    """Lesion ids recoded as location classes (`reporting.figures.LOCATION_CODES`) from lesion-table rows."""
     lut = np.zeros(int(labels.array.max(initial=0)) + 1, np.uint8)
     for row in rows:
         if row["lesion_id"] < len(lut):
@@ -117,7 +118,7 @@ def study_figures(folder: Path, title: str, *, qc_only: bool = False
     brain = read_labels(folder / "brain_mask_space-native.nii.gz")
     table = _read_json(folder / "lesion_table.json")
     summary = _read_json(folder / "summary.json")
-    overlay = _location_overlay(labels, table["rows"])
+    overlay = location_overlay(labels, table["rows"])
     display = DisplayImage.of(flair, overlay)
     others = sorted(p.name.split("_")[0] for p in folder.glob("*_space-native_desc-registered.nii.gz"))
     other = DisplayImage.of(read_volume(folder / registered_name(others[0]))) if others else None
@@ -208,7 +209,7 @@ def build_report(folder: Path) -> Path:
         figures, flair, sequences, summary = study_figures(folder, "Lesion segmentation")
         labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
         table = _read_json(folder / "lesion_table.json")
-        figures += _animation([DisplayImage.of(flair, _location_overlay(labels, table["rows"]))], figures_dir)
+        figures += _animation([DisplayImage.of(flair, location_overlay(labels, table["rows"]))], figures_dir)
         mask = read_labels(folder / "lesion_mask_space-native.nii.gz")
         _write_dicom_seg(mask, provenance, "flair", provenance.get("dicom_series", {}).get("flair"),
                          folder / DICOM_SEG_MASK, {1: "MS lesion"}, "lesionwatch lesion mask")
