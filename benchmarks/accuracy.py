@@ -7,8 +7,11 @@ Each case runs as its own `lesionwatch segment` process (so wall time and peak m
 evaluation harness (`lesionwatch.lesions.metrics`) compares its mask with the expert mask. Writes a per-case
 table plus means as Markdown and JSON, and prints the Markdown. Asserts nothing.
 
-Split: the classical baseline has no training, so every case is held out. When a trained model is benchmarked,
-pass its leave-one-patient-out model per case (see benchmarks/README.md).
+Split: the classical baseline has no training, so every case is held out. For a trained model, pass one
+`--model` per cross-validation fold: each case is segmented by the first model whose card lists its patient
+neither for training nor for validation (its role is then "test"), so every figure is on an unseen patient.
+`--sweep` re-thresholds the saved probability maps of the unseen cases over a grid of thresholds and minimum lesion
+volumes (how the shipped defaults are chosen; see docs/model.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.lesions.metrics import evaluate_segmentation, mean_metrics
@@ -78,6 +83,39 @@ def split_roles(model: str) -> dict[str, str]:
     return roles
 
 
+def choose_model(patient: str, models: list[str]) -> tuple[str, str]:
+    """(model, role): the first model that never saw `patient`, else the first model with its role."""
+    for model in models:
+        if patient not in split_roles(model):
+            return model, "test" if len(models) == 1 else f"test ({Path(model).name})"
+    return models[0], split_roles(models[0])[patient]
+
+
+def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
+          thresholds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> str:
+    """Mean Dice and lesion F1 of the unseen cases per (threshold, minimum lesion volume), from saved maps."""
+    from lesionwatch.io.nifti import read_volume
+    from lesionwatch.lesions.components import remove_small_lesions
+
+    unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
+    scores: dict[tuple[float, float], list[tuple[float, float]]] = {}
+    for r in unseen:
+        prob = read_volume(out / str(r["case"]) / "lesion_probability_space-native.nii.gz")
+        truth = read_labels(cases[str(r["case"])].truth)
+        for t in thresholds:
+            for v in min_volumes:
+                kept = remove_small_lesions(prob.array >= t, prob.voxel_volume_mm3, v)
+                m = evaluate_segmentation(prob.as_labels(kept.astype(np.uint8)), truth)
+                scores.setdefault((t, v), []).append((m.dice, m.lesion_f1))
+    lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold and minimum volume.",
+             "", "| threshold | min mm3 | Dice | lesion F1 | mean |", "|---|---|---|---|---|"]
+    for (t, v), vals in sorted(scores.items()):
+        d, f = float(np.mean([a for a, _ in vals])), float(np.mean([b for _, b in vals]))
+        lines.append(f"| {t:.1f} | {v:.0f} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |")
+    return "\n".join(lines)
+
+
 def _row(r: dict[str, object], label: str) -> str:
     def f(key: str, scale: float = 1.0, fmt: str = ".3f") -> str:
         value = r.get(key)
@@ -110,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/accuracy"))
     parser.add_argument("--cases", nargs="*", help="Only these case names.")
     parser.add_argument("--methods", nargs="+", default=["model", "classical"], choices=["model", "classical"])
-    parser.add_argument("--model", default="default", help="Model name or folder for method 'model'.")
+    parser.add_argument("--model", action="append", help="Model name or folder for method 'model' (default: "
+                        "default); repeat once per cross-validation fold.")
+    parser.add_argument("--sweep", action="store_true", help="Also sweep threshold and minimum lesion volume.")
     parser.add_argument("extra", nargs="*", help="Extra arguments for `lesionwatch segment` (after --).")
     args = parser.parse_args(argv)
     data = shared_data_dir()
@@ -120,21 +160,24 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in labelled_cases(data) if not args.cases or c.name in args.cases]
     args.out.mkdir(parents=True, exist_ok=True)
     report = []
+    models = args.model or ["default"]
     for method in args.methods:
-        roles = split_roles(args.model) if method == "model" else {}
-        extra = ["--method", method, *(["--model", args.model] if method == "model" else []), *args.extra]
         rows = []
         for case in cases:
+            model, role = choose_model(case.patient, models) if method == "model" else ("", "test")
+            extra = ["--method", method, *(["--model", model] if method == "model" else []), *args.extra]
             wall, peak = run_case(case, args.out / method / case.name, extra)
             mask = args.out / method / case.name / "lesion_mask_space-native.nii.gz"
             metrics = evaluate_segmentation(read_labels(mask), read_labels(case.truth))
-            role = roles.get(case.patient, "test (unseen)")
             rows.append({"case": case.name, "patient": case.patient, "role": role, **metrics.as_dict(),
                          "small_tpr": metrics.by_size["small_lt10"].tpr, "seconds": wall, "peak_mb": peak})
             print(f"{method} {case.name} [{role}]: Dice {metrics.dice:.3f}  lesion F1 {metrics.lesion_f1:.3f}  "
                   f"{wall:.0f} s", flush=True)
         table = format_table(rows)
-        report.append(f"### method: {method}{' (' + args.model + ')' if method == 'model' else ''}\n\n{table}\n")
+        report.append(f"### method: {method}{' (' + ', '.join(models) + ')' if method == 'model' else ''}\n\n"
+                      f"{table}\n")
+        if args.sweep:
+            report.append(sweep(rows, {c.name: c for c in cases}, args.out / method) + "\n")
         (args.out / f"accuracy_{method}.json").write_text(json.dumps({"rows": rows}, indent=2, default=str))
     text = "\n".join(report)
     (args.out / "accuracy.md").write_text(text)

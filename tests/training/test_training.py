@@ -5,12 +5,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from lesionwatch.cli.main import main
+from lesionwatch.errors import ConfigError
 from lesionwatch.io.nifti import write_nifti
+from lesionwatch.io.volume import LabelVolume
 from lesionwatch.synth import SynthConfig, generate_case
-from lesionwatch.training.augmentation import AugmentationConfig, lesion_shape_bank, sample_patch
-from lesionwatch.training.data import PreparedCase, find_tagged_cases, split_by_patient
+from lesionwatch.training.augmentation import (
+    AugmentationConfig,
+    LesionIntensities,
+    lesion_shape_bank,
+    sample_patch,
+    transplant_lesions,
+)
+from lesionwatch.training.data import LabelledCase, PreparedCase, find_tagged_cases, split_by_patient
+from lesionwatch.workflows.train import attach_transplants, lesion_mask_files
 
 
 def _touch(path: Path) -> Path:
@@ -88,3 +98,63 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
                  "--iterations", "2", "--val-patients", "P2", "--cache", str(tmp_path / "cache")]) == 0
     card = json.loads((tuned / "model_card.json").read_text())
     assert card["training"]["fine_tuned_from"] == "tiny-test"
+
+
+def _brain_case(affine: np.ndarray | None = None) -> PreparedCase:
+    shape = (40, 40, 40)
+    brain = np.zeros(shape, bool)
+    brain[4:36, 4:36, 4:36] = True
+    flair = np.where(brain, 0.5, 0.0).astype(np.float32)
+    flair[18:22, 4:36, 4:36] = -2.0  # a CSF-dark sheet: tissue of no lesion
+    t1 = np.where(brain, 1.0, 0.0).astype(np.float32)
+    return PreparedCase("c", "p", np.stack([flair, t1]), np.zeros(shape, np.uint8), brain,
+                        np.eye(4) if affine is None else affine)
+
+
+def test_transplanted_lesions_take_tissue_only_brighten_flair_and_darken_t1() -> None:
+    case = _brain_case()
+    mask = np.zeros(case.label.shape, bool)
+    mask[10:26, 15:25, 15:25] = True  # crosses the CSF sheet
+    mask[0:3, 0:3, 0:3] = True  # outside the brain
+    intensities = LesionIntensities(flair=(3.0, 3.5), t1=(-1.0, -0.5))
+    img, lab = transplant_lesions(case.channels, case.label, case.brain, mask, np.random.default_rng(0),
+                                  intensities)
+    lesion = lab > 0
+    assert lesion.any()
+    assert not lesion[18:22].any() and not lesion[0:3, 0:3, 0:3].any()
+    assert np.array_equal(lesion, mask & ndimage.binary_erosion(case.brain, iterations=2) & (case.channels[0] > -0.5))
+    assert img[0][lesion].mean() > 2.0 and img[1][lesion].mean() < 0.5
+    assert np.all(img[0] >= case.channels[0]) and np.all(img[1] <= case.channels[1])
+    assert np.array_equal(img[0][18:22], case.channels[0][18:22])  # CSF untouched
+    assert not case.label.any()  # inputs are not modified in place
+
+
+def test_transplant_masks_attach_by_world_space_and_patches_follow_them(tmp_path: Path) -> None:
+    shape = (40, 40, 40)
+    same = np.zeros(shape, np.uint8)
+    same[8:14, 8:14, 8:14] = 1
+    write_nifti(LabelVolume(same, np.eye(4)), tmp_path / "same.nii.gz")
+    far = np.eye(4)
+    far[:3, 3] = 500.0  # another space: lands outside the brain
+    write_nifti(LabelVolume(same, far), tmp_path / "elsewhere.nii.gz")
+    files = lesion_mask_files((tmp_path,))
+    assert [p.name for p in files] == ["elsewhere.nii.gz", "same.nii.gz"]
+    (case,) = attach_transplants([_brain_case()], files)
+    assert len(case.transplants) == 1
+    assert np.array_equal(np.sort(case.transplants[0]), np.flatnonzero(same.astype(bool)))
+    cfg = AugmentationConfig(patch_size=(24, 24, 24), p_transplant=1.0, p_synthetic_lesions=0.0, p_flip=0.0,
+                             p_thick_slices=0.0, p_drop_t1=0.0, lesion_centred_fraction=1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        _img, lab = sample_patch(case, rng, cfg, [], LesionIntensities())
+        assert lab.sum() > 0  # the patch is centred on the transplant and carries it as label
+    with pytest.raises(ConfigError, match="names no file"):
+        lesion_mask_files((tmp_path / "missing",))
+
+
+def test_zero_validation_fraction_keeps_every_patient_for_training() -> None:
+    cases = [LabelledCase(f"P{i}", f"d/P{i}", Path("f"), Path("m")) for i in range(3)]
+    train, val = split_by_patient(cases, validation_fraction=0.0)
+    assert len(train) == 3 and val == []
+    train, val = split_by_patient(cases, validation_fraction=0.2)
+    assert len(train) == 2 and len(val) == 1

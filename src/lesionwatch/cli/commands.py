@@ -342,8 +342,14 @@ FlairTag = Annotated[str, typer.Option("--flair-tag", help="Comma list of FLAIR 
 T1Tag = Annotated[str, typer.Option("--t1-tag", help="Comma list of T1 file tags.")]
 MaskTag = Annotated[str, typer.Option("--mask-tag", help="Comma list of lesion-mask file tags.")]
 ValOpt = Annotated[list[str] | None, typer.Option("--val-patients", help="Patients kept for validation.")]
+ValFracOpt = Annotated[float, typer.Option(
+    "--val-fraction", min=0.0, max=0.9, help="Share of patients drawn for validation when --val-patients is not "
+    "given; 0 trains on every patient for the whole budget and keeps the last weights.")]
 ExclOpt = Annotated[list[str] | None, typer.Option("--exclude-patients", help="Patients left out entirely (test).")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Folder caching preprocessed cases.")]
+MasksOpt = Annotated[list[Path] | None, typer.Option(
+    "--lesion-masks", help="Lesion masks of other patients (files or folders, same world space as the training "
+    "images, no images needed), transplanted into the training brains as augmentation.")]
 
 
 def train(
@@ -360,6 +366,8 @@ def train(
     name: Annotated[str, typer.Option("--name", help="Model name for its card.")] = "lesionwatch-unet",
     features: Annotated[str, typer.Option("--features", help="U-Net feature counts per level.")] = "12,24,48,96",
     cache: CacheOpt = None,
+    lesion_masks: MasksOpt = None,
+    val_fraction: ValFracOpt = 0.2,
 ) -> None:
     """Train a lesion segmentation model; rerun the same command to resume after an interruption."""
     from lesionwatch.training.trainer import TrainingConfig
@@ -372,7 +380,8 @@ def train(
         raise ConfigError(f"--features {features!r}: expected comma-separated integers such as 12,24,48,96") from exc
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats)
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
-              force=STATE.force, progress=STATE.progress, data_description=", ".join(str(d) for d in data))
+              force=STATE.force, progress=STATE.progress, data_description=", ".join(str(d) for d in data),
+              lesion_masks=tuple(lesion_masks or ()), validation_fraction=val_fraction)
     typer.echo(f"model written to {out}")
 
 
@@ -389,6 +398,7 @@ def finetune(
     max_minutes: Annotated[float, typer.Option("--max-minutes")] = 25.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     cache: CacheOpt = None,
+    lesion_masks: MasksOpt = None,
 ) -> None:
     """Adapt a trained model to a site's own labelled scans (one to a few), in minutes on a CPU."""
     from lesionwatch.models.card import resolve_model_dir
@@ -401,7 +411,7 @@ def finetune(
                             validate_every=50, patience=4)
     run_train(cases, out, config, name=f"{base.name}-finetuned", validation_patients=tuple(val_patients or ()),
               init_model=base, cache_dir=cache, force=STATE.force, progress=STATE.progress,
-              data_description=", ".join(str(d) for d in data))
+              data_description=", ".join(str(d) for d in data), lesion_masks=tuple(lesion_masks or ()))
     typer.echo(f"fine-tuned model written to {out}")
 
 

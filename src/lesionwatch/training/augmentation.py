@@ -2,8 +2,12 @@
 
 Per patch: left-right flip; per-channel contrast scale, shift and gamma-like warp; Gaussian noise; a smooth
 multiplicative bias; simulated thick-slice 2D acquisition (blur and subsample along one axis, then back);
-T1 channel dropout (so one model serves FLAIR alone); and synthetic lesions: real lesion shapes from other cases
-pasted into the brain with intensities drawn from the real lesions' own distribution (lesion mixing).
+T1 channel dropout (so one model serves FLAIR alone); synthetic lesions: real lesion shapes from other cases
+pasted into the brain with intensities drawn from the real lesions' own distribution (lesion mixing); and lesion
+transplants: the whole lesion mask of another patient (same template space, no images needed) drawn into this
+brain where it is tissue, not CSF, with per-lesion FLAIR/T1 intensities drawn from the training set's real lesions,
+a partial-volume rim and a little texture. Transplants multiply the lesion patterns the model sees (how many
+lesions, where, how big) while every image voxel around them stays real.
 """
 
 from __future__ import annotations
@@ -28,9 +32,29 @@ class AugmentationConfig:
     p_contrast: float = 0.8
     p_noise: float = 0.3
     p_bias: float = 0.3
-    p_thick_slices: float = 0.25
+    p_thick_slices: float = 0.35
     p_drop_t1: float = 0.3
     p_synthetic_lesions: float = 0.3
+    p_transplant: float = 0.5
+
+
+@dataclass(frozen=True)
+class LesionIntensities:
+    """Ranges (10th-90th percentile, robust z units) of real lesion intensities in the training cases."""
+
+    flair: tuple[float, float] = (2.0, 3.5)
+    t1: tuple[float, float] = (-1.5, 0.0)
+
+
+def lesion_intensities(cases: list[PreparedCase]) -> LesionIntensities:
+    """Pooled percentiles of the training cases' real lesion voxels (FLAIR, and T1 where present)."""
+    flair = [c.channels[0][c.label > 0] for c in cases if c.label.any()]
+    t1 = [c.channels[1][c.label > 0] for c in cases if c.label.any() and c.channels.shape[0] > 1
+          and np.any(c.channels[1])]
+    default = LesionIntensities()
+    f = tuple(float(v) for v in np.percentile(np.concatenate(flair), [10, 90])) if flair else default.flair
+    t = tuple(float(v) for v in np.percentile(np.concatenate(t1), [10, 90])) if t1 else default.t1
+    return LesionIntensities((f[0], f[1]), (t[0], t[1]))
 
 
 def lesion_shape_bank(cases: list[PreparedCase], max_shapes: int = 400) -> list[npt.NDArray[np.bool_]]:
@@ -63,12 +87,24 @@ def _crop(case: PreparedCase, centre: npt.NDArray[np.intp], patch: tuple[int, in
 
 
 def sample_patch(case: PreparedCase, rng: np.random.Generator, config: AugmentationConfig,
-                 shapes: list[npt.NDArray[np.bool_]]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+                 shapes: list[npt.NDArray[np.bool_]], intensities: LesionIntensities | None = None
+                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """One augmented (channels, x, y, z) patch and its (1, x, y, z) label."""
-    pool = case.label if case.label.any() and rng.random() < config.lesion_centred_fraction else case.brain
-    idx = np.flatnonzero(pool)
-    centre = np.array(np.unravel_index(idx[int(rng.integers(len(idx)))], pool.shape))
+    transplant = (case.transplants[int(rng.integers(len(case.transplants)))]
+                  if case.transplants and rng.random() < config.p_transplant else None)
+    lesion_centred = rng.random() < config.lesion_centred_fraction
+    if transplant is not None and lesion_centred:
+        flat = int(transplant[int(rng.integers(len(transplant)))])
+        centre = np.array(np.unravel_index(flat, case.label.shape))
+    else:
+        pool = case.label if case.label.any() and lesion_centred else case.brain
+        idx = np.flatnonzero(pool)
+        centre = np.array(np.unravel_index(idx[int(rng.integers(len(idx)))], pool.shape))
     img, lab, brain = _crop(case, centre, config.patch_size)
+    if transplant is not None:
+        img, lab = transplant_lesions(img, lab, brain, _transplant_patch(case, transplant, centre,
+                                                                         config.patch_size),
+                                      rng, intensities or LesionIntensities())
     if shapes and rng.random() < config.p_synthetic_lesions:
         img, lab = _insert_lesions(img, lab, brain, rng, shapes)
     if rng.random() < config.p_flip:
@@ -104,6 +140,56 @@ def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], r
     if rng.random() < config.p_noise:
         x = (x + rng.normal(0, rng.uniform(0.02, 0.15), x.shape)).astype(np.float32)
     return np.where(brain, x, 0.0).astype(np.float32)
+
+
+def _transplant_patch(case: PreparedCase, transplant: npt.NDArray[np.int64], centre: npt.NDArray[np.intp],
+                      patch: tuple[int, int, int]) -> npt.NDArray[np.bool_]:
+    """The transplanted mask cropped exactly as `_crop` crops the case around `centre`."""
+    shape = np.array(case.label.shape)
+    p = np.array(patch)
+    lo = np.clip(centre - p // 2, 0, np.maximum(shape - p, 0))
+    coords = np.array(np.unravel_index(transplant, case.label.shape)).T - lo
+    inside = np.all((coords >= 0) & (coords < p), axis=1)
+    out = np.zeros(patch, bool)
+    out[tuple(coords[inside].T)] = True
+    return out
+
+
+def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
+                       mask: npt.NDArray[np.bool_], rng: np.random.Generator, intensities: LesionIntensities
+                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """Draw another patient's lesions (`mask`, this patch's grid) into the patch; returns (image, label).
+
+    Only tissue takes a lesion: voxels inside the eroded brain whose FLAIR is not CSF-dark. Each lesion gets its
+    own FLAIR brightness (and T1 darkness) from the real lesions' range, with a soft partial-volume rim and a
+    little smooth texture; FLAIR can only brighten and T1 only darken, so lesions already there are kept.
+    """
+    tissue = ndimage.binary_erosion(brain, iterations=2) & (img[0] > -0.5)
+    region = mask & tissue
+    if not region.any():
+        return img, lab
+    components, n = ndimage.label(region)
+    flair_target = np.zeros(region.shape, np.float32)
+    t1_target = np.zeros(region.shape, np.float32)
+    values_f = rng.uniform(*intensities.flair, n + 1).astype(np.float32)
+    values_t = rng.uniform(*intensities.t1, n + 1).astype(np.float32)
+    flair_target[region] = values_f[components[region]]
+    t1_target[region] = values_t[components[region]]
+    sigma = float(rng.uniform(0.7, 1.4))
+    weight = ndimage.gaussian_filter(region.astype(np.float32), sigma)
+    soft = np.clip(np.maximum(weight, region * 0.6), 0, 1) * tissue
+    spread = np.maximum(weight, 1e-3)
+    flair_target = ndimage.gaussian_filter(flair_target, sigma) / spread
+    t1_target = ndimage.gaussian_filter(t1_target, sigma) / spread
+    noise = ndimage.gaussian_filter(rng.normal(0, 1, region.shape).astype(np.float32), 1.0)
+    texture = 1 + 0.08 * noise / max(float(noise.std()), 1e-6)
+    img = img.copy()
+    img[0] = np.maximum(img[0], (1 - soft) * img[0] + soft * flair_target * texture)
+    if img.shape[0] > 1 and np.any(img[1]):
+        img[1] = np.minimum(img[1], (1 - soft) * img[1] + soft * t1_target)
+    lab = lab.copy()
+    lab[region] = 1
+    return img, lab
 
 
 def _insert_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],

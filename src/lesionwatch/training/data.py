@@ -37,6 +37,9 @@ class PreparedCase:
         channels: (C, x, y, z) float32, sequences in the model's input order (missing ones zero).
         label: (x, y, z) uint8 lesion mask.
         brain: (x, y, z) bool brain mask.
+        affine: voxel-to-RAS+ affine of the grid (None when unknown, e.g. arrays made in memory).
+        transplants: other patients' whole lesion masks on this grid, each as flat voxel indices inside the brain
+            (see `lesionwatch.training.augmentation.transplant_lesions`); empty unless training asked for them.
     """
 
     name: str
@@ -44,6 +47,8 @@ class PreparedCase:
     channels: npt.NDArray[np.float32]
     label: npt.NDArray[np.uint8]
     brain: npt.NDArray[np.bool_]
+    affine: npt.NDArray[np.float64] | None = None
+    transplants: tuple[npt.NDArray[np.int64], ...] = ()
 
 
 def _tokens(path: Path) -> list[str]:
@@ -103,12 +108,17 @@ def find_bids_cases(root: Path) -> list[LabelledCase]:
 def split_by_patient(cases: list[LabelledCase], *, validation_patients: tuple[str, ...] = (),
                      validation_fraction: float = 0.2, seed: int = 0
                      ) -> tuple[list[LabelledCase], list[LabelledCase]]:
-    """Split into (train, validation) with every patient wholly on one side."""
+    """Split into (train, validation) with every patient wholly on one side.
+
+    Named `validation_patients` win; otherwise a random `validation_fraction` of the patients (at least one when
+    there are two or more; none when the fraction is 0, for training on every patient with a fixed budget).
+    """
     patients = sorted({c.patient for c in cases})
     if validation_patients:
         val = {p for p in patients if p in validation_patients or p.split("/")[-1] in validation_patients}
     else:
         rng = np.random.default_rng(seed)
-        n_val = max(1, round(validation_fraction * len(patients))) if len(patients) > 1 else 0
+        n_val = (max(1, round(validation_fraction * len(patients)))
+                 if len(patients) > 1 and validation_fraction > 0 else 0)
         val = set(rng.permutation(patients)[:n_val].tolist())
     return [c for c in cases if c.patient not in val], [c for c in cases if c.patient in val]

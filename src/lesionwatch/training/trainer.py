@@ -15,7 +15,7 @@ import numpy as np
 
 from lesionwatch.inference.sliding_window import predict_probability
 from lesionwatch.lesions.metrics import dice_score
-from lesionwatch.training.augmentation import AugmentationConfig, lesion_shape_bank, sample_patch
+from lesionwatch.training.augmentation import AugmentationConfig, lesion_intensities, lesion_shape_bank, sample_patch
 from lesionwatch.training.data import PreparedCase
 from lesionwatch.training.losses import dice_bce_loss
 
@@ -95,13 +95,17 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
         rng = np.random.default_rng(config.seed + state.iteration)
         log.info("resumed from %s at iteration %d (best Dice %.3f)", checkpoint, state.iteration, state.best_dice)
     shapes = lesion_shape_bank(train_cases)
+    intensities = lesion_intensities(train_cases)
+    log.info("real lesion intensity ranges (10th-90th percentile, z): FLAIR %.2f-%.2f, T1 %.2f-%.2f; %d lesion "
+             "shapes; %d transplantable lesion masks", *intensities.flair, *intensities.t1, len(shapes),
+             sum(len(c.transplants) for c in train_cases))
     net.to(device).train()
     start = time.monotonic()
     patch = config.augmentation.patch_size
     val_patch = (max(patch[0], 96), max(patch[1], 96), max(patch[2], 96))
     while state.iteration < config.iterations:
-        batch = [sample_patch(train_cases[int(rng.integers(len(train_cases)))], rng, config.augmentation, shapes)
-                 for _ in range(config.batch_size)]
+        batch = [sample_patch(train_cases[int(rng.integers(len(train_cases)))], rng, config.augmentation, shapes,
+                              intensities) for _ in range(config.batch_size)]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
         loss = dice_bce_loss(net(x), y)

@@ -19,12 +19,12 @@ import numpy as np
 from lesionwatch import __version__
 from lesionwatch.errors import ConfigError, OutputExistsError
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
-from lesionwatch.io.nifti import read_labels
+from lesionwatch.io.nifti import NIFTI_SUFFIXES, read_labels
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
-from lesionwatch.io.volume import Volume
+from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, sha256_file
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
-from lesionwatch.preprocessing.resampling import resample_probability_as_labels
+from lesionwatch.preprocessing.resampling import Grid, resample, resample_probability_as_labels
 from lesionwatch.training.data import LabelledCase, PreparedCase, split_by_patient
 from lesionwatch.training.trainer import TrainingConfig, train, validate
 from lesionwatch.workflows.provenance import config_dict
@@ -42,7 +42,9 @@ def prepare_case(case: LabelledCase, config: PreprocessingConfig, cache_dir: Pat
     cached = cache_dir / f"{key}.npz" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         data = np.load(cached)
-        return PreparedCase(case.name, case.patient, data["channels"], data["label"], data["brain"])
+        if "affine" in data:
+            return PreparedCase(case.name, case.patient, data["channels"], data["label"], data["brain"],
+                                data["affine"])
     pre = preprocess(load_study(StudyInputs(flair=case.flair, t1=case.t1)), config)
     mask = read_labels(case.mask)
     label = resample_probability_as_labels(Volume(mask.mask.astype(np.float32), mask.affine), pre.grid, 0.5)
@@ -50,19 +52,69 @@ def prepare_case(case: LabelledCase, config: PreprocessingConfig, cache_dir: Pat
     channels = np.stack([pre.channels[name].array if name in pre.channels else np.zeros(shape, np.float32)
                          for name in INPUTS])
     prepared = PreparedCase(case.name, case.patient, channels.astype(np.float32), label.array.astype(np.uint8),
-                            pre.brain_mask.mask)
+                            pre.brain_mask.mask, pre.grid.affine)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(cached, lambda tmp: np.savez_compressed(tmp, channels=prepared.channels,
-                                                                 label=prepared.label, brain=prepared.brain))
+                                                                 label=prepared.label, brain=prepared.brain,
+                                                                 affine=pre.grid.affine))
     return prepared
+
+
+def lesion_mask_files(paths: tuple[Path, ...]) -> list[Path]:
+    """NIfTI files named directly or found (sorted) in the given folders."""
+    files: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(NIFTI_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigError(f"{path}: --lesion-masks names no file or folder")
+    return files
+
+
+def attach_transplants(cases: list[PreparedCase], mask_files: list[Path]) -> list[PreparedCase]:
+    """Give every case the lesion masks (other patients, same world space) that land in its brain.
+
+    A mask is resampled (nearest neighbour, through world coordinates) onto the case's working grid and kept
+    when at least half of its lesion voxels fall inside that brain: a mask in another space is skipped.
+    """
+    masks = []
+    for path in mask_files:
+        labels = read_labels(path)
+        if labels.mask.any():
+            masks.append((path, LabelVolume(labels.mask.astype(np.uint8), labels.affine)))
+    out = []
+    for case in cases:
+        if case.affine is None:
+            out.append(case)
+            continue
+        grid = Grid(case.label.shape, case.affine)
+        kept = []
+        for path, mask in masks:
+            moved = resample(mask, grid).mask
+            inside = moved & case.brain
+            if inside.sum() >= 0.5 * moved.sum() and inside.any():
+                kept.append(np.flatnonzero(inside).astype(np.int64))
+            else:
+                log.warning("%s: lesion mask lies mostly outside %s's brain (another space?); not used for it",
+                            path.name, case.name)
+        out.append(replace(case, transplants=tuple(kept)))
+    return out
 
 
 def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, *, name: str,
               validation_patients: tuple[str, ...] = (), init_model: Path | None = None,
               preprocessing: PreprocessingConfig | None = None, cache_dir: Path | None = None,
-              force: bool = False, progress: bool = True, data_description: str = "") -> Path:
-    """Train (or fine-tune from `init_model`) and write a model folder; resumes from its checkpoint."""
+              force: bool = False, progress: bool = True, data_description: str = "",
+              lesion_masks: tuple[Path, ...] = (), validation_fraction: float = 0.2) -> Path:
+    """Train (or fine-tune from `init_model`) and write a model folder; resumes from its checkpoint.
+
+    `lesion_masks` (files or folders) are whole lesion masks of other patients, in the training images' world
+    space, transplanted into the training brains as augmentation (see `training.augmentation`).
+    """
     import torch
 
     from lesionwatch.inference.sliding_window import choose_device
@@ -78,7 +130,8 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     checkpoint = out_dir / "checkpoint.pt"
     if force and (out_dir / CARD_NAME).is_file():
         checkpoint.unlink(missing_ok=True)
-    train_set, val_set = split_by_patient(cases, validation_patients=validation_patients, seed=config.seed)
+    train_set, val_set = split_by_patient(cases, validation_patients=validation_patients,
+                                          validation_fraction=validation_fraction, seed=config.seed)
     if not train_set:
         raise ConfigError("every case fell in the validation split; name fewer --val-patients")
     log.info("%d training cases (%s), %d validation cases (%s)", len(train_set),
@@ -87,6 +140,9 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     start = time.monotonic()
     prepared_train = [prepare_case(c, preprocessing, cache_dir) for c in train_set]
     prepared_val = [prepare_case(c, preprocessing, cache_dir) for c in val_set]
+    mask_files = lesion_mask_files(lesion_masks)
+    if mask_files:
+        prepared_train = attach_transplants(prepared_train, mask_files)
     device = choose_device()
     if init_model is not None:
         net, base_card = load_model(init_model, device)
@@ -122,6 +178,7 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
         training={
             "command": " ".join(sys.argv), "recipe": asdict(replace(config)), "data": data_description,
             "fine_tuned_from": base_card.name if base_card else None,
+            "transplanted_lesion_masks": [p.name for p in mask_files],
             "train_cases": [c.name for c in train_set], "validation_cases": [c.name for c in val_set],
             "train_patients": sorted({c.patient for c in train_set}),
             "validation_patients": sorted({c.patient for c in val_set}),
