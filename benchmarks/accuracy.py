@@ -58,11 +58,11 @@ def labelled_cases(data: Path) -> list[Case]:
     return cases
 
 
-def run_case(case: Case, out: Path, extra: list[str]) -> tuple[float, float]:
+def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True) -> tuple[float, float]:
     """Run `lesionwatch segment` in a child process; return (wall seconds, peak MB)."""
     cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment",
            "--flair", str(case.flair), "--out", str(out), *extra]
-    if case.t1 is not None:
+    if case.t1 is not None and use_t1:
         cmd += ["--t1", str(case.t1)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["model", "classical"], choices=["model", "classical"])
     parser.add_argument("--model", action="append", help="Model name or folder for method 'model' (default: "
                         "default); repeat once per cross-validation fold.")
+    parser.add_argument("--flair-only", action="store_true", help="Segment from the FLAIR alone (no T1).")
     parser.add_argument("--sweep", action="store_true", help="Also sweep threshold and minimum lesion volume.")
     parser.add_argument("extra", nargs="*", help="Extra arguments for `lesionwatch segment` (after --).")
     args = parser.parse_args(argv)
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             model, role = choose_model(case.patient, models) if method == "model" else ("", "test")
             extra = ["--method", method, *(["--model", model] if method == "model" else []), *args.extra]
-            wall, peak = run_case(case, args.out / method / case.name, extra)
+            wall, peak = run_case(case, args.out / method / case.name, extra, use_t1=not args.flair_only)
             mask = args.out / method / case.name / "lesion_mask_space-native.nii.gz"
             metrics = evaluate_segmentation(read_labels(mask), read_labels(case.truth))
             rows.append({"case": case.name, "patient": case.patient, "role": role, **metrics.as_dict(),

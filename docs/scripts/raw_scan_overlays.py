@@ -1,8 +1,8 @@
-"""Make docs/images/lesjak_patient01_model_overlay.png: the default model's lesion mask on the raw clinical
-FLAIRs of lesjak_long patient01 (2D FLAIR, 4 mm slices, skull on), study 1 and study 2.
+"""Make docs/images/lesjak_PATIENT_model_overlay.png: the default model's lesion mask on the raw clinical
+FLAIRs of a lesjak_long patient (2D FLAIR, 3-4 mm slices, skull on), study 1 and study 2.
 
 Usage: segment both studies first (see docs/model.md), then
-    .venv/bin/python docs/scripts/raw_scan_overlays.py SEG_STUDY1_DIR SEG_STUDY2_DIR
+    .venv/bin/python docs/scripts/raw_scan_overlays.py PATIENT SEG_STUDY1_DIR SEG_STUDY2_DIR
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from lesionwatch.paths import shared_data_dir
 from lesionwatch.preprocessing.reorientation import reorient_to_ras
 
 
-def main(seg_dirs: list[Path]) -> None:
+def main(patient: str, seg_dirs: list[Path]) -> None:
     data = shared_data_dir()
     assert data is not None, "needs ../shared/data"
     fig, axes = plt.subplots(len(seg_dirs), 6, figsize=(18, 3.4 * len(seg_dirs)), facecolor="black")
     for r, seg in enumerate(seg_dirs):
-        flair = reorient_to_ras(read_volume(data / "lesjak_long" / "patient01" / f"study{r + 1}_FLAIR.nii.gz"))
+        flair = reorient_to_ras(read_volume(data / "lesjak_long" / patient / f"study{r + 1}_FLAIR.nii.gz"))
         mask = reorient_to_ras(read_labels(seg / "lesion_mask_space-native.nii.gz")).array > 0
         brain = reorient_to_ras(read_labels(seg / "brain_mask_space-native.nii.gz")).array > 0
         ks = np.linspace(1, flair.shape[2] - 3, 6).astype(int)  # include the slab edges, where errors gather
@@ -39,10 +39,10 @@ def main(seg_dirs: list[Path]) -> None:
             ax.set_title(f"study {r + 1}, slice {k}", color="white", fontsize=9)
             ax.axis("off")
     fig.tight_layout()
-    out = Path(__file__).resolve().parents[1] / "images" / "lesjak_patient01_model_overlay.png"
+    out = Path(__file__).resolve().parents[1] / "images" / f"lesjak_{patient}_model_overlay.png"
     fig.savefig(out, dpi=70, facecolor="black")
     print(out)
 
 
 if __name__ == "__main__":
-    main([Path(p) for p in sys.argv[1:3]])
+    main(sys.argv[1], [Path(p) for p in sys.argv[2:4]])

@@ -18,7 +18,7 @@ import scipy.linalg
 
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.preprocessing.registration import RegistrationConfig, RegistrationResult, register
-from lesionwatch.preprocessing.resampling import Grid
+from lesionwatch.preprocessing.resampling import Grid, WorkingGridConfig, working_grid
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +71,6 @@ def _masked(image: Volume, mask: LabelVolume) -> Volume:
     return image.with_array(np.where(mask.mask, arr - float(arr[mask.mask].min(initial=0.0)), 0.0))
 
 
-def _grid_around(mask: LabelVolume, to_common: npt.NDArray[np.float64], config: AlignmentConfig) -> Grid:
-    idx = np.argwhere(mask.mask)
-    if idx.size == 0:
-        idx = np.array([[0, 0, 0], np.array(mask.shape) - 1])
-    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0)
-    corners = np.array([[a, b, c] for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
-                        for c in (lo_i[2], hi_i[2])], dtype=float)
-    world = corners @ mask.affine[:3, :3].T + mask.affine[:3, 3]
-    common = world @ to_common[:3, :3].T + to_common[:3, 3]
-    lo = common.min(axis=0) - config.margin_mm
-    hi = common.max(axis=0) + config.margin_mm
-    s = config.spacing_mm
-    shape = tuple(int(np.ceil((h - low) / s)) + 1 for low, h in zip(lo, hi, strict=True))
-    affine = np.diag([s, s, s, 1.0])
-    affine[:3, 3] = lo
-    return Grid((shape[0], shape[1], shape[2]), affine)
-
-
 def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: AlignmentConfig) -> CommonSpace:
     """Register every study to the first and build the common space.
 
@@ -119,7 +101,8 @@ def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: 
     else:
         matrices = (np.eye(4), *(r.fixed_to_moving for r in results))
         kind = "baseline"
-    grid = _grid_around(brain_masks[0], np.asarray(np.linalg.inv(matrices[0]), dtype=np.float64), config)
+    grid = working_grid(brain_masks[0], WorkingGridConfig(config.spacing_mm, config.margin_mm),
+                        world_transform=np.asarray(np.linalg.inv(matrices[0]), dtype=np.float64))
     for r in results:
         log.info("study registered to baseline: NMI %.3f (before %.3f)", r.normalized_mutual_information,
                  r.initial_normalized_mutual_information)

@@ -49,15 +49,18 @@ class WorkingGridConfig:
     margin_mm: float = 8.0
 
 
-def working_grid(brain_mask: LabelVolume, config: WorkingGridConfig) -> Grid:
+def working_grid(brain_mask: LabelVolume, config: WorkingGridConfig,
+                 world_transform: npt.NDArray[np.float64] | None = None) -> Grid:
     """An axis-aligned RAS+ grid with isotropic spacing that covers the brain mask plus a margin.
 
     Args:
         brain_mask: brain mask in any grid.
         config: spacing and margin.
+        world_transform: optional 4x4 matrix taking the mask's world points into the space the grid lives in
+            (e.g. a study's brain carried into a follow-up's common space).
 
     Returns:
-        Grid whose axes point to R, A, S, sized to the mask's world bounding box.
+        Grid whose axes point to R, A, S, sized to the mask's (transformed) world bounding box.
     """
     idx = np.argwhere(brain_mask.mask)
     if idx.size == 0:  # no brain: cover the whole field of view
@@ -66,6 +69,8 @@ def working_grid(brain_mask: LabelVolume, config: WorkingGridConfig) -> Grid:
     corners = np.array([[a, b, c] for a in (lo_i[0], hi_i[0]) for b in (lo_i[1], hi_i[1])
                         for c in (lo_i[2], hi_i[2])], dtype=float)
     world = corners @ brain_mask.affine[:3, :3].T + brain_mask.affine[:3, 3]
+    if world_transform is not None:
+        world = world @ world_transform[:3, :3].T + world_transform[:3, 3]
     half_voxel = 0.5 * np.array(brain_mask.spacing_mm).max()
     lo = world.min(axis=0) - config.margin_mm - half_voxel
     hi = world.max(axis=0) + config.margin_mm + half_voxel
