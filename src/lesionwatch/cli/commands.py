@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lesionwatch.cli.main import STATE
-from lesionwatch.errors import ConfigError
+from lesionwatch.errors import ConfigError, OutputExistsError
 from lesionwatch.io.study import StudyInputs
 from lesionwatch.preprocessing.bias_correction import BiasCorrectionConfig
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
@@ -444,6 +444,25 @@ def models_show(name: Annotated[str, typer.Argument(help="Installed model name o
     folder = resolve_model_dir(name)
     typer.echo(f"# {folder}")
     typer.echo(json.dumps(read_card(folder).as_dict(), indent=2))
+
+
+@models_app.command("ensemble")
+def models_ensemble(
+    members: Annotated[list[Path], typer.Argument(help="Model folders (e.g. the folds of a cross-validation).")],
+    out: OutOpt,
+    name: Annotated[str, typer.Option("--name", help="Name for the ensemble's card.")] = "lesionwatch-ensemble",
+    threshold: Annotated[float, typer.Option("--threshold", min=0.01, max=0.99,
+                                             help="Probability threshold (choose it on held-out data).")] = 0.5,
+    min_volume: Annotated[float, typer.Option("--min-lesion-volume-mm3", min=0.0)] = 5.0,
+) -> None:
+    """Combine models of the same shape into one that averages them (the shipped default is one)."""
+    from lesionwatch.models.card import CARD_NAME
+    from lesionwatch.workflows.train import combine_models
+
+    if (out / CARD_NAME).exists() and not STATE.force:
+        raise OutputExistsError(f"{out}: already holds a model; pass --force to replace it.")
+    combine_models(members, out, name=name, threshold=threshold, min_lesion_volume_mm3=min_volume)
+    typer.echo(f"ensemble of {len(members)} models written to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -116,7 +116,7 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[Any, ModelCard]:
     """
     import torch
 
-    from lesionwatch.models.unet import UNet3D
+    from lesionwatch.models.unet import ARCHITECTURES
 
     card = read_card(model_dir)
     weights = Path(model_dir) / WEIGHTS_NAME
@@ -128,9 +128,9 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[Any, ModelCard]:
             f"{weights}: sha256 {actual[:16]}... does not match the model card ({card.weights_sha256[:16]}...). "
             "The file is corrupt or was replaced; reinstall lesionwatch or retrain the model."
         )
-    if card.architecture != "UNet3D":
+    if card.architecture not in ARCHITECTURES:
         raise ModelError(f"{model_dir}: unknown architecture {card.architecture!r}.")
-    net = UNet3D(**card.architecture_args)
+    net = ARCHITECTURES[card.architecture](**card.architecture_args)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
@@ -139,3 +139,4 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[Any, ModelCard]:
     net.eval().to(device)
     log.debug("loaded model %s %s from %s on %s", card.name, card.version, model_dir, device)
     return net, card
+

@@ -65,3 +65,32 @@ class UNet3D(nn.Module):
         for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+class UNetEnsemble(nn.Module):
+    """Several U-Nets of one shape whose logits are averaged: the folds of a cross-validation, shipped together.
+
+    Each member was trained on a different part of the patients (see the model card), so the ensemble has seen
+    them all while every member's accuracy on the patients it never saw is known.
+
+    Args:
+        in_channels: number of input sequences.
+        features: feature count per level, the same for every member.
+        members: how many U-Nets.
+    """
+
+    def __init__(self, in_channels: int = 2, features: tuple[int, ...] = (16, 32, 64, 128), members: int = 2) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(UNet3D(in_channels, features) for _ in range(members))
+        self.features = tuple(features)
+
+    @property
+    def divisor(self) -> int:
+        """Spatial sizes must be multiples of this."""
+        return int(2 ** (len(self.features) - 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"UNet3D": UNet3D, "UNetEnsemble": UNetEnsemble}

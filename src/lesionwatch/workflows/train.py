@@ -13,16 +13,17 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lesionwatch import __version__
-from lesionwatch.errors import ConfigError, OutputExistsError
+from lesionwatch.errors import ConfigError, ModelError, OutputExistsError
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.nifti import NIFTI_SUFFIXES, read_labels
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, sha256_file
+from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, read_card, sha256_file
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
 from lesionwatch.preprocessing.resampling import Grid, resample, resample_probability_as_labels
 from lesionwatch.training.data import LabelledCase, PreparedCase, split_by_patient
@@ -146,11 +147,11 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     device = choose_device()
     if init_model is not None:
         net, base_card = load_model(init_model, device)
-        features = tuple(base_card.architecture_args["features"])
+        architecture, architecture_args = base_card.architecture, dict(base_card.architecture_args)
         net.train()
     else:
         net, base_card = UNet3D(len(INPUTS), config.features), None
-        features = config.features
+        architecture, architecture_args = "UNet3D", {"in_channels": len(INPUTS), "features": list(config.features)}
 
     def report(state: object, loss: float) -> None:
         it = getattr(state, "iteration", 0)
@@ -172,7 +173,7 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     write_atomically(weights, lambda tmp: torch.save({k: v.cpu() for k, v in best.items()}, tmp))
     card = ModelCard(
         name=name, version=__version__, inputs=INPUTS, spacing_mm=preprocessing.working_grid.spacing_mm,
-        architecture="UNet3D", architecture_args={"in_channels": len(INPUTS), "features": list(features)},
+        architecture=architecture, architecture_args=architecture_args,
         weights_sha256=sha256_file(weights), threshold=threshold,
         min_lesion_volume_mm3=base_card.min_lesion_volume_mm3 if base_card else 5.0,
         training={
@@ -180,7 +181,11 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
             "fine_tuned_from": base_card.name if base_card else None,
             "transplanted_lesion_masks": [p.name for p in mask_files],
             "train_cases": [c.name for c in train_set], "validation_cases": [c.name for c in val_set],
-            "train_patients": sorted({c.patient for c in train_set}),
+            # every patient whose labels shaped these weights, the starting model's included
+            "train_patients": sorted({c.patient for c in train_set}
+                                     | set(base_card.training.get("train_patients", []) if base_card else [])
+                                     | set(base_card.training.get("validation_patients", []) if base_card else [])),
+            "fine_tune_patients": sorted({c.patient for c in train_set}) if base_card else [],
             "validation_patients": sorted({c.patient for c in val_set}),
             "iterations": state.iteration, "best_iteration": state.best_iteration,
             "minutes": round((time.monotonic() - start) / 60, 1), "device": device,
@@ -191,4 +196,46 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     write_json_atomically(out_dir / CARD_NAME, card.as_dict())
     log.info("model written to %s (validation Dice %.3f at threshold %.1f)", out_dir,
              val_scores.get(threshold, float("nan")), threshold)
+    return out_dir
+
+
+def combine_models(model_dirs: list[Path], out_dir: Path, *, name: str, threshold: float,
+                   min_lesion_volume_mm3: float, metrics: dict[str, Any] | None = None) -> Path:
+    """Write one ensemble model folder from several UNet3D folders of the same inputs, spacing and shape.
+
+    The ensemble averages its members' logits. Its card keeps every member's training record and lists the
+    union of their patients as its own, so no benchmark can count a member's training patient as unseen.
+    """
+    import torch
+
+    if len(model_dirs) < 2:
+        raise ModelError("an ensemble needs at least two models")
+    cards = [read_card(d) for d in model_dirs]
+    first = cards[0]
+    for d, card in zip(model_dirs, cards, strict=True):
+        if (card.architecture != "UNet3D" or card.inputs != first.inputs or card.spacing_mm != first.spacing_mm
+                or card.architecture_args != first.architecture_args):
+            raise ModelError(f"{d}: not a UNet3D with the same inputs, spacing and shape as {model_dirs[0]}")
+    state: dict[str, Any] = {}
+    for i, d in enumerate(model_dirs):
+        net, _ = load_model(d)  # verifies each member's sha256
+        state.update({f"members.{i}.{k}": v.cpu() for k, v in net.state_dict().items()})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / WEIGHTS_NAME
+    write_atomically(weights, lambda tmp: torch.save(state, tmp))
+    members = [{"name": c.name, "weights_sha256": c.weights_sha256, **c.training} for c in cards]
+    card = ModelCard(
+        name=name, version=first.version, inputs=first.inputs, spacing_mm=first.spacing_mm,
+        architecture="UNetEnsemble", architecture_args={**first.architecture_args, "members": len(cards)},
+        weights_sha256=sha256_file(weights), threshold=threshold, min_lesion_volume_mm3=min_lesion_volume_mm3,
+        patch_size=first.patch_size, normalization=first.normalization, channel_dropout=first.channel_dropout,
+        training={
+            "ensemble_of": [str(d) for d in model_dirs], "members": members,
+            "train_patients": sorted({p for c in cards for p in c.training.get("train_patients", [])}),
+            "validation_patients": sorted({p for c in cards for p in c.training.get("validation_patients", [])}),
+        },
+        metrics=metrics or {},
+    )
+    write_json_atomically(out_dir / CARD_NAME, card.as_dict())
     return out_dir
