@@ -139,4 +139,3 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[Any, ModelCard]:
     net.eval().to(device)
     log.debug("loaded model %s %s from %s on %s", card.name, card.version, model_dir, device)
     return net, card
-

@@ -71,11 +71,17 @@ def lesion_shape_bank(cases: list[PreparedCase], max_shapes: int = 400) -> list[
     return shapes[:max_shapes] if len(shapes) > max_shapes else shapes
 
 
+def _patch_origin(shape: tuple[int, ...], centre: npt.NDArray[np.intp], patch: tuple[int, int, int]
+                  ) -> npt.NDArray[np.intp]:
+    """Corner of the patch around `centre`, kept inside the volume where it fits."""
+    p = np.array(patch)
+    return np.asarray(np.clip(centre - p // 2, 0, np.maximum(np.array(shape) - p, 0)))
+
+
 def _crop(case: PreparedCase, centre: npt.NDArray[np.intp], patch: tuple[int, int, int]
           ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    shape = np.array(case.label.shape)
     p = np.array(patch)
-    lo = np.clip(centre - p // 2, 0, np.maximum(shape - p, 0))
+    lo = _patch_origin(case.label.shape, centre, patch)
     sl = tuple(slice(int(a), int(a) + int(b)) for a, b in zip(lo, p, strict=True))
     img, lab, brain = case.channels[(slice(None), *sl)], case.label[sl], case.brain[sl]
     pad = [(0, int(b) - s) for s, b in zip(lab.shape, p, strict=True)]
@@ -145,9 +151,8 @@ def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], r
 def _transplant_patch(case: PreparedCase, transplant: npt.NDArray[np.int64], centre: npt.NDArray[np.intp],
                       patch: tuple[int, int, int]) -> npt.NDArray[np.bool_]:
     """The transplanted mask cropped exactly as `_crop` crops the case around `centre`."""
-    shape = np.array(case.label.shape)
     p = np.array(patch)
-    lo = np.clip(centre - p // 2, 0, np.maximum(shape - p, 0))
+    lo = _patch_origin(case.label.shape, centre, patch)
     coords = np.array(np.unravel_index(transplant, case.label.shape)).T - lo
     inside = np.all((coords >= 0) & (coords < p), axis=1)
     out = np.zeros(patch, bool)
