@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from lesionwatch.errors import ModelError
-from lesionwatch.inference.sliding_window import predict_probability
+from lesionwatch.inference.sliding_window import axis_windows, predict_probability
 from lesionwatch.models.card import (
     CARD_NAME,
     WEIGHTS_NAME,
@@ -81,6 +82,20 @@ def test_sliding_window_covers_volumes_smaller_and_larger_than_the_patch() -> No
     prob = predict_probability(Echo(), image, (32, 32, 32), flip_tta=True)
     assert prob.shape == (50, 20, 40)
     np.testing.assert_array_equal(prob > 0.5, image[0] > 0)
+
+
+@pytest.mark.parametrize("size", [40, 96, 100, 144, 166, 172, 198, 230, 300, 420])
+def test_sliding_windows_cover_the_axis_with_overlap_and_few_windows(size: int) -> None:
+    length, starts = axis_windows(size, 96, 8, overlap=0.25, max_stretch=1.25)
+    assert length % 8 == 0 and length <= 120
+    assert starts[0] == 0 and starts == sorted(starts)
+    assert starts[-1] + length >= size  # covered to the end
+    if len(starts) > 1:
+        assert starts[-1] + length == size
+        assert all(b - a <= length - 24 for a, b in itertools.pairwise(starts))  # neighbours share 24
+        assert len(starts) == -(-(size - 24) // (120 - 24))  # no more windows than the longest length needs
+    # a typical 1 mm brain grid needs two windows per axis instead of three
+    assert len(axis_windows(198, 96, 8, overlap=0.25, max_stretch=1.25)[1]) == 2
 
 
 def test_shipped_default_model_is_installed_with_a_complete_card() -> None:

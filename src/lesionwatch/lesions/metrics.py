@@ -121,13 +121,16 @@ def _f1(tpr: float, precision: float) -> float:
     return _ratio(2 * tpr * precision, tpr + precision, 0.0)
 
 
-def evaluate_segmentation(pred: LabelVolume, truth: LabelVolume) -> SegmentationMetrics:
+def evaluate_segmentation(pred: LabelVolume, truth: LabelVolume, *, surface_distance: bool = True
+                          ) -> SegmentationMetrics:
     """Compare a predicted lesion mask with the truth.
 
     Args:
         pred: predicted mask (non-zero = lesion), any grid; resampled onto the truth grid by nearest neighbour
             through the affines when the grids differ.
         truth: truth mask.
+        surface_distance: compute the 95th percentile Hausdorff distance (the slow part; NaN when False, as in
+            threshold sweeps).
 
     Returns:
         SegmentationMetrics; lesion TPR is 1 and FPR 0 when there is nothing to find or nothing found.
@@ -157,7 +160,7 @@ def evaluate_segmentation(pred: LabelVolume, truth: LabelVolume) -> Segmentation
         predicted_volume_mm3=pv,
         volume_difference_mm3=pv - tv,
         relative_volume_difference=_ratio(pv - tv, tv, 0.0 if pv == 0 else math.inf),
-        hd95_mm=hausdorff95_mm(p, t, truth.spacing_mm),
+        hd95_mm=hausdorff95_mm(p, t, truth.spacing_mm) if surface_distance else math.nan,
         truth_lesions=n_t,
         predicted_lesions=n_p,
         detected_lesions=int(detected.sum()),

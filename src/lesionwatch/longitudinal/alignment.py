@@ -28,12 +28,14 @@ class AlignmentConfig:
     """How studies are aligned.
 
     Attributes:
-        registration: study-to-baseline registration (rigid: one patient's head does not change shape).
+        registration: study-to-baseline registration (rigid: one patient's head does not change shape), down to
+            full resolution: a sub-millimetre misalignment would read as change at lesion edges.
         spacing_mm: voxel size of the common grid.
         margin_mm: margin around the baseline brain in the common grid.
     """
 
-    registration: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(iterations=120))
+    registration: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(iterations=120,
+                                                                                      finest_level_mm=0.0))
     spacing_mm: float = 1.0
     margin_mm: float = 4.0
 

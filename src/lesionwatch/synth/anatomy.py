@@ -57,11 +57,13 @@ class Anatomy:
 
 
 def _template_dir() -> Path:
-    try:
-        import nilearn.datasets
-    except ImportError as exc:  # pragma: no cover - nilearn is a core dependency
-        raise MissingDependencyError("synthetic anatomy needs nilearn: pip install nilearn") from exc
-    return Path(nilearn.datasets.__file__).parent / "data"
+    """nilearn's packaged data folder, found without importing nilearn.datasets (which imports scikit-learn)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - nilearn is a core dependency
+        raise MissingDependencyError("synthetic anatomy needs nilearn: pip install nilearn")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
 def _zoom(array: npt.NDArray[np.float32], factor: float) -> npt.NDArray[np.float32]:
@@ -71,26 +73,22 @@ def _zoom(array: npt.NDArray[np.float32], factor: float) -> npt.NDArray[np.float
     return ndimage.zoom(smoothed, 1.0 / factor, order=1).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4)
-def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
-    """The MNI152 2009a anatomy at `spacing_mm` (isotropic), cached.
-
-    Args:
-        spacing_mm: voxel size; 1.0 is the template's own, 3.0 gives about 66x78x63 voxels.
-    """
+@functools.lru_cache(maxsize=1)
+def _mni_anatomy_1mm() -> Anatomy:
+    """The anatomy on the template's own 1 mm grid (derived once per process)."""
     folder = _template_dir()
     images: dict[str, Any] = {k: nib.load(str(folder / f)) for k, f in _TEMPLATE_FILES.items()}
     affine = np.asarray(images["t1"].affine, dtype=np.float64)
     raw = {k: np.asarray(img.get_fdata(dtype=np.float32)) / 255.0 for k, img in images.items()}
-    brain1 = ndimage.binary_fill_holes(raw["t1"] > 0.02)
-    gm = np.where(brain1, raw["gm"], 0).astype(np.float32)
-    wm = np.where(brain1, raw["wm"], 0).astype(np.float32)
-    csf = np.where(brain1, np.clip(1.0 - gm - wm, 0, 1), 0).astype(np.float32)
+    brain = ndimage.binary_fill_holes(raw["t1"] > 0.02)
+    gm = np.where(brain, raw["gm"], 0).astype(np.float32)
+    wm = np.where(brain, raw["wm"], 0).astype(np.float32)
+    csf = np.where(brain, np.clip(1.0 - gm - wm, 0, 1), 0).astype(np.float32)
     # Lateral ventricles: large, thick CSF components near the centre of the brain, deeper than the sulci. The
     # depth cut and the opening disconnect them from the outer CSF and the interhemispheric fissure; a geodesic
     # dilation then restores their thin horns.
-    centre = np.array(ndimage.center_of_mass(brain1))
-    deep = (csf > 0.6) & (ndimage.distance_transform_edt(brain1) > 8)
+    centre = np.array(ndimage.center_of_mass(brain))
+    deep = (csf > 0.6) & (ndimage.distance_transform_edt(brain) > 8)
     labels, n = ndimage.label(ndimage.binary_opening(deep))
     ventricles = np.zeros_like(deep)
     if n:
@@ -101,21 +99,29 @@ def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
                 ventricles |= labels == lab
         ventricles = ndimage.binary_dilation(ventricles, iterations=3, mask=deep)
     # Infratentorial: below the tentorium, approximated in MNI space by z < -20 mm behind y < -25 mm or z < -35.
-    _, jj, kk = np.meshgrid(*(np.arange(n_) for n_ in brain1.shape), indexing="ij", sparse=True)
+    _, jj, kk = np.meshgrid(*(np.arange(n_) for n_ in brain.shape), indexing="ij", sparse=True)
     y = affine[1, 1] * jj + affine[1, 3]
     z = affine[2, 2] * kk + affine[2, 3]
-    infra = brain1 & (((z < -18) & (y < -30)) | (z < -38))
-    factor = float(spacing_mm)
-    if factor != 1.0:
-        gm, wm, csf = (_zoom(a, factor) for a in (gm, wm, csf))
-        brain = _zoom(brain1.astype(np.float32), factor) > 0.5
-        ventricles = _zoom(ventricles.astype(np.float32), factor) > 0.5
-        infra = _zoom(infra.astype(np.float32), factor) > 0.5
-        new_affine = affine.copy()
-        new_affine[:3, :3] *= factor
-        # keep the world position of the first voxel's far corner consistent
-        new_affine[:3, 3] += 0.5 * (factor - 1.0)
-        affine = new_affine
-    else:
-        brain = brain1
+    infra = brain & (((z < -18) & (y < -30)) | (z < -38))
     return Anatomy(gm, wm, csf, np.asarray(brain), np.asarray(ventricles), np.asarray(infra), affine)
+
+
+@functools.lru_cache(maxsize=4)
+def load_mni_anatomy(spacing_mm: float = 1.0) -> Anatomy:
+    """The MNI152 2009a anatomy at `spacing_mm` (isotropic), cached.
+
+    Args:
+        spacing_mm: voxel size; 1.0 is the template's own, 3.0 gives about 66x78x63 voxels.
+    """
+    full = _mni_anatomy_1mm()
+    factor = float(spacing_mm)
+    if factor == 1.0:
+        return full
+    gm, wm, csf = (_zoom(a, factor) for a in (full.gm, full.wm, full.csf))
+    brain, ventricles, infra = (_zoom(m.astype(np.float32), factor) > 0.5
+                                for m in (full.brain, full.ventricles, full.infratentorial))
+    affine = full.affine.copy()
+    affine[:3, :3] *= factor
+    # keep the world position of the first voxel's far corner consistent
+    affine[:3, 3] += 0.5 * (factor - 1.0)
+    return Anatomy(gm, wm, csf, brain, ventricles, infra, affine)
