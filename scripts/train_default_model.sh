@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 OUT=${1:-models-trained/cv}
 bash scripts/crossvalidate_default_model.sh "$OUT"
 .venv/bin/lesionwatch --force models ensemble "$OUT/foldA" "$OUT/foldB" --out "$OUT/default" \
-  --name lesionwatch-unet-default --threshold 0.5 --min-lesion-volume-mm3 5
+  --name lesionwatch-unet-default --threshold 0.4 --min-lesion-volume-mm3 20  # chosen by the sweep
 echo "install with: cp $OUT/default/{model_card.json,weights.pt} src/lesionwatch/models/weights/default/"

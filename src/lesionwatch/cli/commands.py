@@ -429,8 +429,11 @@ def models_list() -> None:
     for folder in folders:
         card = read_card(folder)
         dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
+        unseen = card.metrics.get("cross_validation_unseen", {}).get("mean_over_cases")
+        score = (f"validation Dice {dice}" if dice is not None or not unseen else
+                 f"cross-validated Dice {unseen[0]} / lesion F1 {unseen[1]} on unseen patients")
         typer.echo(f"{folder.name:<12} {card.name} {card.version}  inputs {','.join(card.inputs)}  "
-                   f"threshold {card.threshold}  validation Dice {dice}")
+                   f"threshold {card.threshold}  min {card.min_lesion_volume_mm3:g} mm3  {score}")
 
 
 @models_app.command("show")

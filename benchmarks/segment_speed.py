@@ -1,0 +1,95 @@
+"""Time the whole `lesionwatch segment` command (median of repeats) with and without the report, and its peak memory.
+
+Usage:
+    python benchmarks/segment_speed.py [--repeats 3] [--model default] [--flair F --t1 T] [-- EXTRA SEGMENT ARGS]
+
+Without --flair it uses ../shared/data/mslesseg/P39/T1 (1 mm FLAIR + T1, 182x218x182) when present, else the
+embedded synthetic demo case. Each run is a fresh process (start-up, reading, preprocessing, network, regions,
+writing the outputs; with `--report` also the figures, the HTML and the PDF), timed from outside; peak memory is
+the child's maximum resident set size. Stage seconds are the medians of the runs' provenance.json timings.
+Prints a Markdown table; asserts nothing. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lesionwatch.paths import shared_data_dir
+
+
+def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
+    data = shared_data_dir()
+    if data is not None:
+        folder = data / "mslesseg" / "P39" / "T1"
+        flair, t1 = folder / "P39_T1_FLAIR.nii.gz", folder / "P39_T1_T1.nii.gz"
+        if flair.is_file() and t1.is_file():
+            return flair, t1, "mslesseg P39 T1 (1 mm, 182x218x182)"
+    from lesionwatch.io.nifti import write_nifti
+    from lesionwatch.synth import SynthConfig, generate_case
+    from lesionwatch.workflows.demo import DEMO_SEED
+
+    images = generate_case(DEMO_SEED, SynthConfig(), timepoints=1).timepoints[0].images
+    write_nifti(images["flair"], scratch / "flair.nii.gz")
+    write_nifti(images["t1"], scratch / "t1.nii.gz")
+    return scratch / "flair.nii.gz", scratch / "t1.nii.gz", "embedded synthetic demo case"
+
+
+def run_once(flair: Path, t1: Path | None, out: Path, report: bool, extra: list[str]) -> tuple[float, float, dict]:
+    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment", "--flair", str(flair),
+           "--out", str(out), "--report" if report else "--no-report", *extra]
+    if t1 is not None:
+        cmd += ["--t1", str(t1)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"lesionwatch segment failed on {flair}")
+    timings = json.loads((out / "provenance.json").read_text()).get("timings_s", {})
+    return wall, usage.ru_maxrss / 1024, timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--flair", type=Path)
+    parser.add_argument("--t1", type=Path)
+    parser.add_argument("extra", nargs="*", help="Extra arguments for `lesionwatch segment` (after --).")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        if args.flair is not None:
+            flair, t1, label = args.flair, args.t1, str(args.flair)
+        else:
+            flair, t1, label = default_inputs(scratch)
+        print(f"case: {label}; model: {args.model}; {args.repeats} runs each; {os.cpu_count()} CPUs\n")
+        lines = ["| report | median s | min s | max s | peak MB (max) | stages (median s) |",
+                 "|---|---|---|---|---|---|"]
+        for report in (False, True):
+            walls, peaks, stages = [], [], []
+            for i in range(args.repeats):
+                wall, peak, timings = run_once(flair, t1, scratch / f"run{int(report)}{i}", report,
+                                               ["--model", args.model, *args.extra])
+                walls.append(wall)
+                peaks.append(peak)
+                stages.append(timings)
+                print(f"  report={report} run {i + 1}: {wall:.1f} s, {peak:.0f} MB", flush=True)
+            names = [k for k in stages[0] if k != "total"]
+            per_stage = ", ".join(f"{k} {statistics.median(s.get(k, 0.0) for s in stages):.1f}" for k in names)
+            lines.append(f"| {'yes' if report else 'no'} | {statistics.median(walls):.1f} | {min(walls):.1f} | "
+                         f"{max(walls):.1f} | {max(peaks):.0f} | {per_stage} |")
+        print("\n" + "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
