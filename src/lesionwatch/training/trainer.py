@@ -132,8 +132,12 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
                 best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             elif val_cases:
                 state.bad_validations += 1
-            log.info("iteration %d: loss %.3f, validation Dice %.3f (best %.3f at %d)", state.iteration, loss_value,
-                     dice, state.best_dice, state.best_iteration)
+            if val_cases:
+                log.info("iteration %d: loss %.3f, validation Dice %.3f (best %.3f at %d)", state.iteration,
+                         loss_value, dice, state.best_dice, state.best_iteration)
+            else:
+                log.info("iteration %d: loss %.3f (no validation cases: the latest weights are kept)", state.iteration,
+                         loss_value)
             tmp = checkpoint.with_suffix(".tmp")
             torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                         "best": best, "state": state.__dict__}, tmp)
