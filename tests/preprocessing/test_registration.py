@@ -6,7 +6,12 @@ from scipy.spatial.transform import Rotation
 
 from lesionwatch.errors import SpatialMismatchError
 from lesionwatch.io.volume import Volume
-from lesionwatch.preprocessing.registration import RegistrationConfig, mean_displacement_mm, register
+from lesionwatch.preprocessing.registration import (
+    RegistrationConfig,
+    mean_displacement_mm,
+    pyramid_levels,
+    register,
+)
 from lesionwatch.synth import SyntheticCase
 
 
@@ -36,3 +41,12 @@ def test_images_that_do_not_overlap_are_refused(blob_volume: Volume) -> None:
     far.affine[:3, 3] += 500.0
     with pytest.raises(SpatialMismatchError, match="do not overlap in space"):
         register(far, blob_volume, RegistrationConfig())
+
+
+def test_pyramid_stops_at_the_first_level_of_about_two_millimetres() -> None:
+    config = RegistrationConfig()  # shrink 4, 2, 1
+    assert [f for f, _ in pyramid_levels(config, 1.0)] == [4, 2]  # 1 mm: stops at 2 mm voxels
+    assert [f for f, _ in pyramid_levels(config, 0.72)] == [4, 2]  # raw 2D FLAIR pixels
+    assert [f for f, _ in pyramid_levels(config, 3.0)] == [4, 2, 1]  # coarse images keep every level
+    full = RegistrationConfig(finest_level_mm=0.0)  # the follow-up's study-to-study registration
+    assert pyramid_levels(full, 1.0) == [(4, 3.0), (2, 1.5), (1, 0.0)]
