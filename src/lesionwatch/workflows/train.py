@@ -194,8 +194,12 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     )
     write_json_atomically(out_dir / "training_log.json", {"history": state.history})
     write_json_atomically(out_dir / CARD_NAME, card.as_dict())
-    log.info("model written to %s (validation Dice %.3f at threshold %.1f)", out_dir,
-             val_scores.get(threshold, float("nan")), threshold)
+    if val_scores:
+        log.info("model written to %s (validation Dice %.3f at threshold %.1f)", out_dir,
+                 val_scores.get(threshold, float("nan")), threshold)
+    else:
+        log.info("model written to %s (no validation cases: threshold %.1f kept from the starting model or 0.5)",
+                 out_dir, threshold)
     return out_dir
 
 
