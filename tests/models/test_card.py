@@ -94,7 +94,9 @@ def test_sliding_windows_cover_the_axis_with_overlap_and_few_windows(size: int) 
         assert starts[-1] + length == size
         assert all(b - a <= length - 24 for a, b in itertools.pairwise(starts))  # neighbours share 24
         assert len(starts) == -(-(size - 24) // (120 - 24))  # no more windows than the longest length needs
-    # a typical 1 mm brain grid needs two windows per axis instead of three
+
+
+def test_a_typical_brain_axis_takes_two_stretched_windows_instead_of_three() -> None:
     assert len(axis_windows(198, 96, 8, overlap=0.25, max_stretch=1.25)[1]) == 2
 
 
