@@ -7,6 +7,10 @@ FLAIR, where CSF is dark, because the template's ventricles rarely match an MS p
 The intracranial volume is the template's intracranial volume scaled by the registration's determinant (the
 SIENAX-style estimate; Smith et al., NeuroImage 2002).
 
+Deriving the template's regions from the tissue maps takes about 9 s (1 mm distance maps), so the package ships
+them, made by the same code with the default settings: `templates/mni152_2009a_regions.npz`, rebuilt by
+`scripts/make_region_template.py` and checked against a fresh derivation by the tests. Other settings derive them.
+
 Location classes follow the McDonald 2017 criteria (Thompson et al., Lancet Neurol 2018) for the brain:
 periventricular (touching a lateral ventricle), juxtacortical/cortical (touching the cortex), infratentorial, and
 other white matter. See `classify_location` for the distances used.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -80,12 +85,31 @@ class RegionMap:
     patient_to_template: npt.NDArray[np.float64]
 
 
+TEMPLATE_FILE = Path(__file__).parent / "templates" / "mni152_2009a_regions.npz"
+"""The packaged region template (see `region_template`)."""
+_TEMPLATE_SETTINGS = ("template_spacing_mm", "cortex_max_depth_mm", "cortex_min_ventricle_distance_mm")
+
+
+@dataclass(frozen=True)
+class RegionTemplate:
+    """What `map_regions` needs from the MNI template.
+
+    Attributes:
+        image: T1-like intensity image at `RegionConfig.template_spacing_mm`, the moving image of the registration.
+        regions: region labels (values in `REGION_LABELS`) on the template's 1 mm grid.
+        intracranial_volume_mm3: the template's intracranial volume.
+    """
+
+    image: Volume
+    regions: LabelVolume
+    intracranial_volume_mm3: float
+
+
 def _template_image(anatomy: Anatomy) -> Volume:
     """A T1-like intensity image made from the tissue maps (MI registration needs only distinct tissues)."""
     return Volume(0.25 * anatomy.csf + 0.65 * anatomy.gm + 1.0 * anatomy.wm, anatomy.affine)
 
 
-@functools.lru_cache(maxsize=4)
 def _template_regions(anatomy: Anatomy, config: RegionConfig) -> LabelVolume:
     s = anatomy.spacing_mm
     depth = ndimage.distance_transform_edt(anatomy.brain, sampling=s)
@@ -99,6 +123,34 @@ def _template_regions(anatomy: Anatomy, config: RegionConfig) -> LabelVolume:
     out[anatomy.infratentorial] = INFRATENTORIAL
     out[anatomy.ventricles] = VENTRICLES
     return LabelVolume(out, anatomy.affine)
+
+
+def derive_region_template(config: RegionConfig) -> RegionTemplate:
+    """The region template made from nilearn's MNI152 2009a tissue maps (about 9 s)."""
+    full = load_mni_anatomy(1.0)
+    return RegionTemplate(_template_image(load_mni_anatomy(config.template_spacing_mm)),
+                          _template_regions(full, config), float(full.brain.sum()) * float(np.prod(full.spacing_mm)))
+
+
+def region_template_arrays(template: RegionTemplate, config: RegionConfig) -> dict[str, npt.NDArray[np.generic]]:
+    """The arrays stored in `TEMPLATE_FILE` (with the settings they were made with)."""
+    return {"image": template.image.array.astype(np.float32), "image_affine": template.image.affine,
+            "regions": template.regions.array.astype(np.uint8), "regions_affine": template.regions.affine,
+            "intracranial_volume_mm3": np.array(template.intracranial_volume_mm3),
+            **{k: np.array(float(getattr(config, k))) for k in _TEMPLATE_SETTINGS}}
+
+
+@functools.lru_cache(maxsize=4)
+def region_template(config: RegionConfig) -> RegionTemplate:
+    """The region template for `config`: the packaged one when it was made with the same settings, else derived."""
+    if TEMPLATE_FILE.is_file():
+        with np.load(TEMPLATE_FILE) as stored:
+            if all(float(stored[k]) == float(getattr(config, k)) for k in _TEMPLATE_SETTINGS):
+                return RegionTemplate(Volume(stored["image"], stored["image_affine"]),
+                                      LabelVolume(stored["regions"], stored["regions_affine"]),
+                                      float(stored["intracranial_volume_mm3"]))
+    log.info("deriving the MNI region template for non-default settings")
+    return derive_region_template(config)
 
 
 def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig,
@@ -117,13 +169,12 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     Raises:
         RegistrationError: the template could not be registered.
     """
-    anatomy = load_mni_anatomy(config.template_spacing_mm)
+    template = region_template(config)
     masked = reference.with_array(np.where(brain_mask.mask, reference.array - reference.array.min(), 0.0))
-    result = register(_template_image(anatomy), masked, config.registration, fixed_mask=brain_mask)
+    result = register(template.image, masked, config.registration, fixed_mask=brain_mask)
     patient_to_template = result.fixed_to_moving
     grid = Grid.of(reference)
-    template = _template_regions(load_mni_anatomy(1.0), config)
-    regions = resample(template, grid, world_transform=patient_to_template).array.copy()
+    regions = resample(template.regions, grid, world_transform=patient_to_template).array.copy()
     inside = brain_mask.mask
     regions[~inside] = 0
     regions[inside & (regions == 0)] = OTHER_BRAIN
@@ -139,8 +190,7 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
             refined = np.isin(labels, touching[touching > 0])
             regions[(regions == VENTRICLES) & ~refined] = OTHER_BRAIN
             regions[refined] = VENTRICLES
-    mni_icv = float(load_mni_anatomy(1.0).brain.sum())  # 1 mm voxels
-    icv = mni_icv / abs(float(np.linalg.det(patient_to_template[:3, :3])))
+    icv = template.intracranial_volume_mm3 / abs(float(np.linalg.det(patient_to_template[:3, :3])))
     log.info("regions mapped: template NMI %.3f, intracranial volume %.0f ml",
              result.normalized_mutual_information, icv / 1000)
     return RegionMap(LabelVolume(regions, reference.affine), icv, patient_to_template)

@@ -203,9 +203,9 @@ def orthogonal_views(display: DisplayImage, palette: Palette, centre: tuple[int,
 
 
 def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles: Sequence[str],
-                     width_px: int = 320) -> list[npt.NDArray[np.uint8]]:
+                     width_px: int = 320, step_mm: float = 2.0) -> list[npt.NDArray[np.uint8]]:
     """RGB frames sweeping through the axial slices that hold the head, several studies side by side (same grid
-    required)."""
+    required), one frame every `step_mm` (or every slice when slices are thicker)."""
     first = displays[0]
     frames = []
     windows = [_window(d.image) for d in displays]
@@ -216,7 +216,8 @@ def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles:
     stretch = first.spacing_mm[1] / first.spacing_mm[0]
     lo0 = windows[0][0]
     filled = [k for k in range(first.image.shape[2]) if np.mean(first.image[:, :, k] > lo0) > 0.02]
-    for k in range(min(filled, default=0), max(filled, default=first.image.shape[2] - 1) + 1):
+    step = max(1, round(step_mm / first.spacing_mm[2]))
+    for k in range(min(filled, default=0), max(filled, default=first.image.shape[2] - 1) + 1, step):
         panels = []
         for d, (lo, hi) in zip(displays, windows, strict=True):
             grey = np.clip((_axial(d.image, k) - lo) / max(hi - lo, 1e-6), 0, 1)
