@@ -106,6 +106,6 @@ def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: 
     grid = working_grid(brain_masks[0], WorkingGridConfig(config.spacing_mm, config.margin_mm),
                         world_transform=np.asarray(np.linalg.inv(matrices[0]), dtype=np.float64))
     for r in results:
-        log.info("study registered to baseline: NMI %.3f (before %.3f)", r.normalized_mutual_information,
-                 r.initial_normalized_mutual_information)
+        log.info("study registered to baseline: NMI %.3f (before %.3f), sharpness %+.3f",
+                 r.normalized_mutual_information, r.initial_normalized_mutual_information, r.sharpness)
     return CommonSpace(grid, matrices, tuple(results), kind)

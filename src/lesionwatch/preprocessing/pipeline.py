@@ -62,6 +62,7 @@ class RegistrationQC:
     mutual_information: float
     normalized_mutual_information: float
     initial_normalized_mutual_information: float
+    sharpness: float
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def preprocess(study: Study, config: PreprocessingConfig, *, on_stage: StageCall
             registered[name] = result.registered
             qc[name] = RegistrationQC(result.fixed_to_moving, result.mutual_information,
                                       result.normalized_mutual_information,
-                                      result.initial_normalized_mutual_information)
+                                      result.initial_normalized_mutual_information, result.sharpness)
 
     with timer.run("skull_strip"):
         brain = strip_skull(flair, config.skull_stripping, t1=registered.get("t1"))

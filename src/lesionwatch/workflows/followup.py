@@ -222,7 +222,8 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
         "common_to_study_ras": {n: m.round(6).tolist() for n, m in zip(names, space.common_to_study, strict=True)},
         "registration_to_baseline": {
             n: {"normalized_mutual_information": round(r.normalized_mutual_information, 4),
-                "normalized_mutual_information_before": round(r.initial_normalized_mutual_information, 4)}
+                "normalized_mutual_information_before": round(r.initial_normalized_mutual_information, 4),
+                "alignment_sharpness": round(r.sharpness, 4)}
             for n, r in zip(names[1:], space.registrations, strict=True)},
     })
     outputs["summary.json"] = "follow-up summary"

@@ -113,6 +113,7 @@ def preprocessing_qc(pre: PreprocessedStudy) -> dict[str, object]:
                 "mattes_mutual_information": round(r.mutual_information, 4),
                 "normalized_mutual_information": round(r.normalized_mutual_information, 4),
                 "normalized_mutual_information_before": round(r.initial_normalized_mutual_information, 4),
+                "alignment_sharpness": round(r.sharpness, 4),
                 "flair_to_sequence_ras": r.flair_to_sequence.round(6).tolist(),
             }
             for name, r in pre.registrations.items()
