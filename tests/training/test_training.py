@@ -15,6 +15,7 @@ from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.training.augmentation import (
     AugmentationConfig,
     LesionIntensities,
+    cut_field_of_view,
     lesion_shape_bank,
     sample_patch,
     transplant_lesions,
@@ -158,3 +159,20 @@ def test_zero_validation_fraction_keeps_every_patient_for_training() -> None:
     assert len(train) == 3 and val == []
     train, val = split_by_patient(cases, validation_fraction=0.2)
     assert len(train) == 2 and len(val) == 1
+
+
+def test_field_of_view_cut_removes_one_side_of_an_axial_plane_through_the_brain() -> None:
+    brain = np.zeros((32, 32, 40), bool)
+    brain[4:28, 4:28, 5:35] = True
+    img = np.where(brain, 1.0, 0.0)[None].repeat(2, axis=0).astype(np.float32)
+    lab = (brain & (np.arange(40) % 7 == 0)).astype(np.uint8)
+    sides = set()
+    for seed in range(40):
+        out_img, out_lab, out_brain = cut_field_of_view(img, lab, brain, np.random.default_rng(seed))
+        kept = np.flatnonzero(out_brain.any(axis=(0, 1)))
+        assert 2 <= kept.size <= 28  # a plane strictly inside the brain's slices (5-34)
+        assert np.array_equal(np.diff(kept), np.ones(kept.size - 1))  # one side, in one piece
+        sides.add("inferior removed" if kept[0] > 5 else "superior removed")
+        assert not out_img[:, ~out_brain].any() and out_img[:, out_brain].all()
+        assert np.array_equal(out_lab.astype(bool), lab.astype(bool) & out_brain)
+    assert sides == {"inferior removed", "superior removed"}

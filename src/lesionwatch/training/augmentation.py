@@ -36,6 +36,7 @@ class AugmentationConfig:
     p_drop_t1: float = 0.3
     p_synthetic_lesions: float = 0.3
     p_transplant: float = 0.5
+    p_field_of_view_cut: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
                                       rng, intensities or LesionIntensities())
     if shapes and rng.random() < config.p_synthetic_lesions:
         img, lab = _insert_lesions(img, lab, brain, rng, shapes)
+    if rng.random() < config.p_field_of_view_cut:
+        img, lab, brain = cut_field_of_view(img, lab, brain, rng)
     if rng.random() < config.p_flip:
         img, lab = img[:, ::-1], lab[::-1]
     img = np.ascontiguousarray(img)
@@ -121,6 +124,24 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if img.shape[0] > 1 and rng.random() < config.p_drop_t1:
         img[1:] = 0.0
     return img.astype(np.float32), np.ascontiguousarray(lab[None]).astype(np.float32)
+
+
+def cut_field_of_view(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
+                      rng: np.random.Generator
+                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """A scan whose field of view ends inside the brain: everything below (3 times in 4) or above an axial plane
+    through the patch's brain is removed, as in clinical 2D FLAIR that cuts the cerebellum and brainstem at its
+    lowest slice. Without it the network never sees brain ending at a flat edge, and read the cut posterior fossa
+    of a raw scan as lesion (lesjak_long patient01)."""
+    slices = np.flatnonzero(brain.any(axis=(0, 1)))
+    if slices.size < 8:
+        return img, lab, brain
+    cut = int(rng.integers(slices[0] + 2, slices[-1] - 2))
+    kept = np.zeros(brain.shape[2], bool)
+    kept[cut:] = True
+    if rng.random() >= 0.75:
+        kept = ~kept
+    return (img * kept).astype(np.float32), (lab * kept).astype(lab.dtype), brain & kept
 
 
 def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], rng: np.random.Generator,
