@@ -14,6 +14,7 @@ from lesionwatch.preprocessing.registration import (
     register,
 )
 from lesionwatch.synth import SyntheticCase
+from lesionwatch.workflows.qc import MIN_SHARPNESS
 
 
 def _rigid(deg: float, mm: float, centre: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def test_known_rigid_header_move_is_recovered(small_case: SyntheticCase) -> None
     # the expected fixed->moving map is `move` itself
     assert mean_displacement_mm(result.fixed_to_moving, move, pts[::20]) < 2.0
     assert result.normalized_mutual_information > result.initial_normalized_mutual_information
-    assert result.sharpness > 0.005  # the QC's MIN_SHARPNESS: a recovered alignment sits on an NMI peak
+    assert result.sharpness > MIN_SHARPNESS  # a recovered alignment sits on an NMI peak
 
 
 def test_sharpness_is_positive_only_when_aligned(small_case: SyntheticCase) -> None:
@@ -44,10 +45,10 @@ def test_sharpness_is_positive_only_when_aligned(small_case: SyntheticCase) -> N
     flair = small_case.timepoints[0].images["flair"]
     t1 = small_case.timepoints[0].images["t1"]
     head = flair.array > np.percentile(flair.array, 50)
-    assert alignment_sharpness(flair, t1, head) > 0.005
+    assert alignment_sharpness(flair, t1, head) > MIN_SHARPNESS
     for moved in (ndimage.shift(t1.array, (3, 0, 0), order=1),
                   ndimage.rotate(t1.array, 10, axes=(1, 2), reshape=False, order=1)):
-        assert alignment_sharpness(flair, t1.with_array(moved), head) < 0.005
+        assert alignment_sharpness(flair, t1.with_array(moved), head) < MIN_SHARPNESS
 
 
 def test_images_that_do_not_overlap_are_refused(blob_volume: Volume) -> None:
