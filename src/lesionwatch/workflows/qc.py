@@ -10,8 +10,8 @@ from lesionwatch.preprocessing.pipeline import PreprocessedStudy
 MIN_SHARPNESS = 0.002
 """A registration whose alignment is not on a clear NMI peak is flagged (see `alignment_sharpness`: aligned pairs
 of the shared scans scored 0.004-0.031, MSLesSeg P14 lowest at 0.004-0.006; pairs moved by 2-4 mm or turned by
-5-10 degrees -0.027 to +0.0008). An absolute
-NMI threshold cannot do this: skull-stripped pairs score 1.05-1.09 aligned, raw heads 1.07-1.11."""
+5-10 degrees -0.027 to +0.0008). An absolute NMI threshold cannot do this: skull-stripped pairs score 1.05-1.09
+aligned, raw heads 1.07-1.11."""
 NMI_LOSS = 0.02
 """A registration that lowers the NMI by more than this from the header alignment is flagged."""
 BRAIN_ML = (800.0, 2200.0)
