@@ -171,7 +171,7 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     """
     template = region_template(config)
     masked = reference.with_array(np.where(brain_mask.mask, reference.array - reference.array.min(), 0.0))
-    result = register(template.image, masked, config.registration, fixed_mask=brain_mask)
+    result = register(template.image, masked, config.registration, fixed_mask=brain_mask, quality=False)
     patient_to_template = result.fixed_to_moving
     grid = Grid.of(reference)
     regions = resample(template.regions, grid, world_transform=patient_to_template).array.copy()
