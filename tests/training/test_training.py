@@ -176,3 +176,27 @@ def test_field_of_view_cut_removes_one_side_of_an_axial_plane_through_the_brain(
         assert not out_img[:, ~out_brain].any() and out_img[:, out_brain].all()
         assert np.array_equal(out_lab.astype(bool), lab.astype(bool) & out_brain)
     assert sides == {"inferior removed", "superior removed"}
+
+
+def test_anchor_weight_keeps_fine_tuned_weights_near_the_start(tmp_path: Path) -> None:
+    import torch
+
+    from lesionwatch.models.unet import UNet3D
+    from lesionwatch.training.trainer import TrainingConfig, train
+
+    case = _brain_case()
+    label = case.label.copy()
+    label[8:14, 8:14, 8:14] = 1
+    case = PreparedCase(case.name, case.patient, case.channels, label, case.brain, case.affine)
+    aug = AugmentationConfig(patch_size=(16, 16, 16))
+    moved = {}
+    for weight in (0.0, 100.0):
+        torch.manual_seed(0)
+        net = UNet3D(2, (4, 8))
+        start = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+        config = TrainingConfig(features=(4, 8), iterations=6, batch_size=1, learning_rate=1e-2, augmentation=aug,
+                                anchor_weight=weight)
+        best, _ = train(net, [case], [], config, checkpoint=tmp_path / f"c{weight}.pt")
+        net.load_state_dict(best)
+        moved[weight] = float((torch.cat([p.detach().flatten() for p in net.parameters()]) - start).norm())
+    assert 0 < moved[100.0] < 0.5 * moved[0.0]

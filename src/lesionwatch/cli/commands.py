@@ -399,6 +399,10 @@ def finetune(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     cache: CacheOpt = None,
     lesion_masks: MasksOpt = None,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0, help="Adam learning rate.")] = 3e-4,
+    anchor_weight: Annotated[float, typer.Option(
+        "--anchor-weight", min=0.0, help="L2-SP pull towards the starting model's weights (0: none); keeps a "
+        "few scans from dragging the model to their own lesion load.")] = 0.0,
 ) -> None:
     """Adapt a trained model to a site's own labelled scans (one to a few), in minutes on a CPU."""
     from lesionwatch.models.card import resolve_model_dir
@@ -407,8 +411,8 @@ def finetune(
 
     cases = _find_cases(data, flair_tag, t1_tag, mask_tag, exclude_patients or [])
     base = resolve_model_dir(from_model)
-    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, learning_rate=3e-4,
-                            validate_every=50, patience=4)
+    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, learning_rate=learning_rate,
+                            validate_every=50, patience=4, anchor_weight=anchor_weight)
     run_train(cases, out, config, name=f"{base.name}-finetuned", validation_patients=tuple(val_patients or ()),
               init_model=base, cache_dir=cache, force=STATE.force, progress=STATE.progress,
               data_description=", ".join(str(d) for d in data), lesion_masks=tuple(lesion_masks or ()))

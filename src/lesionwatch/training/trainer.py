@@ -36,6 +36,9 @@ class TrainingConfig:
         max_minutes: wall-clock budget; training stops (keeping the best model) when it is spent.
         seed: fixes sampling, augmentation and initialisation.
         augmentation: see AugmentationConfig.
+        anchor_weight: L2-SP pull towards the starting weights (fine-tuning): adds
+            `anchor_weight * sum((w - w_start)^2)` over the parameters to the loss, so a few scans of one site
+            adapt the model without dragging it away from what it learnt on many; 0 turns it off.
     """
 
     features: tuple[int, ...] = (12, 24, 48, 96)
@@ -47,6 +50,7 @@ class TrainingConfig:
     max_minutes: float = 60.0
     seed: int = 0
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    anchor_weight: float = 0.0
 
 
 @dataclass
@@ -85,6 +89,8 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
                                                        eta_min=0.05 * config.learning_rate)
     state = TrainingState()
     best: dict[str, Any] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    # L2-SP anchor: the weights this run started from, taken before any checkpoint is resumed
+    anchor = [p.detach().clone().to(device) for p in net.parameters()] if config.anchor_weight > 0 else []
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         net.load_state_dict(saved["model"])
@@ -109,6 +115,9 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
         loss = dice_bce_loss(net(x), y)
+        if anchor:
+            loss = loss + config.anchor_weight * sum(((p - a) ** 2).sum()
+                                                     for p, a in zip(net.parameters(), anchor, strict=True))
         opt.zero_grad()
         loss.backward()
         opt.step()
