@@ -79,11 +79,14 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
         write_nifti(tp.lesions.with_array((tp.lesions.array > 0).astype(np.uint8)), folder / f"P{seed}_MASK.nii.gz")
     model = tmp_path / "model"
     argv = ["--no-progress", "train", str(data), "--out", str(model), "--val-patients", "P2", "--cache",
-            str(tmp_path / "cache"), "--name", "tiny-test", "--features", "4,8"]
+            str(tmp_path / "cache"), "--name", "tiny-test", "--features", "4,8", "--blob-weight", "0.5",
+            "--per-lesion-fraction", "0.5"]
     assert main([*argv, "--iterations", "2"]) == 0
     first = json.loads((model / "model_card.json").read_text())
     assert first["training"]["iterations"] == 2
     assert first["training"]["validation_patients"] == ["data/P2"]
+    recipe = first["training"]["recipe"]
+    assert recipe["blob_weight"] == 0.5 and recipe["augmentation"]["per_lesion_fraction"] == 0.5
     # an interrupted run leaves its checkpoint and no card: rerunning resumes instead of starting again
     (model / "model_card.json").unlink()
     (model / "weights.pt").unlink()
@@ -200,3 +203,46 @@ def test_anchor_weight_keeps_fine_tuned_weights_near_the_start(tmp_path: Path) -
         net.load_state_dict(best)
         moved[weight] = float((torch.cat([p.detach().flatten() for p in net.parameters()]) - start).norm())
     assert 0 < moved[100.0] < 0.5 * moved[0.0]
+
+
+def test_blob_loss_weighs_a_missed_small_lesion_like_a_large_one() -> None:
+    import torch
+
+    from lesionwatch.training.losses import blob_dice_loss, dice_bce_loss
+
+    truth = np.zeros((1, 1, 32, 32, 32), np.float32)
+    truth[0, 0, 2:22, 2:22, 2:22] = 1  # 8000 voxels
+    truth[0, 0, 27:30, 27:30, 27:30] = 1  # 27 voxels
+    components = torch.from_numpy(np.stack([[ndimage.label(truth[0, 0], np.ones((3, 3, 3)))[0]]]).astype(np.int64))
+    y = torch.from_numpy(truth)
+    perfect = torch.from_numpy(np.where(truth > 0, 20.0, -20.0).astype(np.float32))
+    big_only = perfect.clone()
+    big_only[0, 0, 27:30, 27:30, 27:30] = -20.0
+    assert float(blob_dice_loss(perfect, components)) < 0.01
+    # the global Dice barely notices the missed small lesion; the blob term counts it as half the lesions
+    assert float(dice_bce_loss(big_only, y)) < 0.05
+    assert 0.45 < float(blob_dice_loss(big_only, components)) < 0.55
+    none = torch.zeros_like(components)
+    loss = blob_dice_loss(perfect.requires_grad_(), none)
+    assert float(loss) == 0.0
+    loss.backward()  # still differentiable when a batch holds no lesion
+
+
+def test_per_lesion_sampling_centres_small_lesions_as_often_as_large_ones() -> None:
+    from lesionwatch.training.augmentation import index_lesions
+
+    case = _brain_case()
+    label = case.label.copy()
+    label[6:16, 6:16, 6:16] = 1  # 1000 voxels
+    label[30, 30, 30] = 1  # 1 voxel
+    case = PreparedCase(case.name, case.patient, case.channels, label, case.brain, case.affine)
+    (indexed,) = index_lesions([case])
+    assert sorted(len(v) for v in indexed.lesions) == [1, 1000]
+    rng = np.random.default_rng(0)
+    cfg = AugmentationConfig(patch_size=(8, 8, 8), lesion_centred_fraction=1.0, per_lesion_fraction=1.0, p_flip=0,
+                             p_synthetic_lesions=0, p_transplant=0, p_field_of_view_cut=0)
+    small = 0
+    for _ in range(200):
+        _, lab = sample_patch(indexed, rng, cfg, [])
+        small += int(lab.sum() == 1)  # a patch around the single voxel holds it alone
+    assert 60 < small < 140  # about half; voxel-weighted sampling would give ~0.2

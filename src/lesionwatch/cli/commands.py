@@ -368,8 +368,14 @@ def train(
     cache: CacheOpt = None,
     lesion_masks: MasksOpt = None,
     val_fraction: ValFracOpt = 0.2,
+    per_lesion_fraction: Annotated[float, typer.Option(
+        "--per-lesion-fraction", min=0.0, max=1.0, help="Share of lesion-centred patches that pick a lesion "
+        "uniformly (small ones as often as large) rather than a lesion voxel.")] = 0.0,
+    blob_weight: Annotated[float, typer.Option(
+        "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")] = 0.0,
 ) -> None:
     """Train a lesion segmentation model; rerun the same command to resume after an interruption."""
+    from lesionwatch.training.augmentation import AugmentationConfig
     from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
 
@@ -378,7 +384,9 @@ def train(
         feats = tuple(int(f) for f in features.split(","))
     except ValueError as exc:
         raise ConfigError(f"--features {features!r}: expected comma-separated integers such as 12,24,48,96") from exc
-    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats)
+    config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
+                            blob_weight=blob_weight,
+                            augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction))
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
               force=STATE.force, progress=STATE.progress, data_description=", ".join(str(d) for d in data),
               lesion_masks=tuple(lesion_masks or ()), validation_fraction=val_fraction)

@@ -12,7 +12,7 @@ lesions, where, how big) while every image voxel around them stays real.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,12 @@ from lesionwatch.training.data import PreparedCase
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """Probabilities and ranges of each augmentation."""
+    """Probabilities and ranges of each augmentation.
+
+    `lesion_centred_fraction` of patches are centred on a lesion voxel drawn uniformly, so a lesion is picked in
+    proportion to its volume; `per_lesion_fraction` of those instead pick one of the case's lesions uniformly
+    (each lesion equally often, small ones included) and then a voxel of it (needs `index_lesions`).
+    """
 
     patch_size: tuple[int, int, int] = (48, 48, 48)
     lesion_centred_fraction: float = 0.6
@@ -37,6 +42,7 @@ class AugmentationConfig:
     p_synthetic_lesions: float = 0.3
     p_transplant: float = 0.5
     p_field_of_view_cut: float = 0.15
+    per_lesion_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,18 @@ def lesion_shape_bank(cases: list[PreparedCase], max_shapes: int = 400) -> list[
     return shapes[:max_shapes] if len(shapes) > max_shapes else shapes
 
 
+def index_lesions(cases: list[PreparedCase]) -> list[PreparedCase]:
+    """The cases with their own lesions listed (flat voxel indices per 26-connected lesion)."""
+    out = []
+    for case in cases:
+        labels, n = label_lesions(case.label)
+        flat = labels.ravel()
+        order = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(1, n + 2))
+        out.append(replace(case, lesions=tuple(order[bounds[i]:bounds[i + 1]].astype(np.int64) for i in range(n))))
+    return out
+
+
 def _patch_origin(shape: tuple[int, ...], centre: npt.NDArray[np.intp], patch: tuple[int, int, int]
                   ) -> npt.NDArray[np.intp]:
     """Corner of the patch around `centre`, kept inside the volume where it fits."""
@@ -103,6 +121,10 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if transplant is not None and lesion_centred:
         flat = int(transplant[int(rng.integers(len(transplant)))])
         centre = np.array(np.unravel_index(flat, case.label.shape))
+    elif lesion_centred and case.lesions and config.per_lesion_fraction > 0 \
+            and rng.random() < config.per_lesion_fraction:
+        lesion = case.lesions[int(rng.integers(len(case.lesions)))]
+        centre = np.array(np.unravel_index(int(lesion[int(rng.integers(len(lesion)))]), case.label.shape))
     else:
         pool = case.label if case.label.any() and lesion_centred else case.brain
         idx = np.flatnonzero(pool)

@@ -40,6 +40,8 @@ class PreparedCase:
         affine: voxel-to-RAS+ affine of the grid (None when unknown, e.g. arrays made in memory).
         transplants: other patients' whole lesion masks on this grid, each as flat voxel indices inside the brain
             (see `lesionwatch.training.augmentation.transplant_lesions`); empty unless training asked for them.
+        lesions: the case's own lesions (26-connected), each as flat voxel indices, for sampling every lesion
+            equally often (see `AugmentationConfig.per_lesion_fraction`); empty unless asked for.
     """
 
     name: str
@@ -49,6 +51,7 @@ class PreparedCase:
     brain: npt.NDArray[np.bool_]
     affine: npt.NDArray[np.float64] | None = None
     transplants: tuple[npt.NDArray[np.int64], ...] = ()
+    lesions: tuple[npt.NDArray[np.int64], ...] = ()
 
 
 def _tokens(path: Path) -> list[str]:

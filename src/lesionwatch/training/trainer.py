@@ -14,10 +14,17 @@ from typing import Any
 import numpy as np
 
 from lesionwatch.inference.sliding_window import predict_probability
+from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import dice_score
-from lesionwatch.training.augmentation import AugmentationConfig, lesion_intensities, lesion_shape_bank, sample_patch
+from lesionwatch.training.augmentation import (
+    AugmentationConfig,
+    index_lesions,
+    lesion_intensities,
+    lesion_shape_bank,
+    sample_patch,
+)
 from lesionwatch.training.data import PreparedCase
-from lesionwatch.training.losses import dice_bce_loss
+from lesionwatch.training.losses import blob_dice_loss, dice_bce_loss
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ class TrainingConfig:
         anchor_weight: L2-SP pull towards the starting weights (fine-tuning): adds
             `anchor_weight * sum((w - w_start)^2)` over the parameters to the loss, so a few scans of one site
             adapt the model without dragging it away from what it learnt on many; 0 turns it off.
+        blob_weight: weight of the per-lesion Dice term (`losses.blob_dice_loss`) added to Dice + BCE; 0 turns it
+            off.
     """
 
     features: tuple[int, ...] = (12, 24, 48, 96)
@@ -51,6 +60,7 @@ class TrainingConfig:
     seed: int = 0
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     anchor_weight: float = 0.0
+    blob_weight: float = 0.0
 
 
 @dataclass
@@ -100,6 +110,8 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
         state = TrainingState(**saved["state"])
         rng = np.random.default_rng(config.seed + state.iteration)
         log.info("resumed from %s at iteration %d (best Dice %.3f)", checkpoint, state.iteration, state.best_dice)
+    if config.augmentation.per_lesion_fraction > 0:
+        train_cases = index_lesions(train_cases)
     shapes = lesion_shape_bank(train_cases)
     intensities = lesion_intensities(train_cases)
     log.info("real lesion intensity ranges (10th-90th percentile, z): FLAIR %.2f-%.2f, T1 %.2f-%.2f; %d lesion "
@@ -114,7 +126,11 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
                               intensities) for _ in range(config.batch_size)]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
-        loss = dice_bce_loss(net(x), y)
+        logits = net(x)
+        loss = dice_bce_loss(logits, y)
+        if config.blob_weight > 0:
+            components = torch.from_numpy(np.stack([label_lesions(b[1][0])[0][None] for b in batch]).astype(np.int64))
+            loss = loss + config.blob_weight * blob_dice_loss(logits, components.to(device))
         if anchor:
             loss = loss + config.anchor_weight * sum(((p - a) ** 2).sum()
                                                      for p, a in zip(net.parameters(), anchor, strict=True))
