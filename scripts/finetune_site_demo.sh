@@ -4,14 +4,18 @@
 #   1. fine-tune fold A on P39 alone, segment P18 before and after;
 #   2. fine-tune fold A on P18 alone, segment P39 before and after.
 # The two fine-tunes run side by side, one thread each; every segmentation uses the shipped default's threshold
-# and minimum lesion volume so only the weights differ. Prints a table. Needs ../shared/data and fold A
-# (scripts/crossvalidate_default_model.sh).
+# and minimum lesion volume so only the weights differ. ITERATIONS, LEARNING_RATE and ANCHOR_WEIGHT (L2-SP) set the
+# fine-tune (defaults: those of `lesionwatch finetune`), MAX_MINUTES its budget (25). Prints a table. Needs
+# ../shared/data and fold A (scripts/crossvalidate_default_model.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
 FOLD=${1:-models-trained/cv/foldA}
 OUT=${2:-models-trained/finetune-demo}
 ITER=${ITERATIONS:-400}
+LR=${LEARNING_RATE:-3e-4}
+ANCHOR=${ANCHOR_WEIGHT:-0}
+MINUTES=${MAX_MINUTES:-25}
 SEG=(--threshold 0.4 --min-lesion-volume-mm3 20)
 mkdir -p "$OUT"
 tune() {  # name, excluded patients...
@@ -19,7 +23,8 @@ tune() {  # name, excluded patients...
   local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
   [ -f "$OUT/$name/model_card.json" ] && return
   OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$FOLD" \
-    --mask-tag mask "${excl[@]}" --iterations "$ITER" --max-minutes 25 --seed 0 --out "$OUT/$name" \
+    --mask-tag mask "${excl[@]}" --iterations "$ITER" --learning-rate "$LR" --anchor-weight "$ANCHOR" \
+    --max-minutes "$MINUTES" --seed 0 --out "$OUT/$name" \
     > "$OUT/$name.log" 2>&1
 }
 tune on-P39 P14 P18 &

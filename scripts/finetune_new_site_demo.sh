@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Does fine-tuning on one patient of a NEW site raise Dice on the site's other patients? Split by patient:
+#   1. the base model sees one site only: Lesjak patient26 (+ the Lesjak lesion masks as transplants), never MSLesSeg;
+#   2. it is fine-tuned (`lesionwatch finetune`, its defaults unless ITERATIONS / LEARNING_RATE / ANCHOR_WEIGHT say
+#      otherwise) on one MSLesSeg patient: P39 (73 ml of lesions) or P18 (0.8 ml, 3 lesions);
+#   3. base and fine-tuned models segment every MSLesSeg scan of the patients neither saw (P14 T1-T3 and P18, or
+#      P14 T1-T3 and P39) at the shipped threshold and minimum volume, so only the weights differ.
+# Prints a table. Needs ../shared/data. The steps resume: finished models are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
+OUT=${1:-models-trained/finetune-new-site}
+BASE_ITER=${BASE_ITERATIONS:-1000}
+ITER=${ITERATIONS:-400}
+LR=${LEARNING_RATE:-3e-4}
+ANCHOR=${ANCHOR_WEIGHT:-0}
+SEG=(--threshold 0.4 --min-lesion-volume-mm3 20)
+mkdir -p "$OUT"
+if [ ! -f "$OUT/base/model_card.json" ]; then
+  .venv/bin/lesionwatch --no-progress train "$DATA/lesjak_cross" --mask-tag gold --val-fraction 0 \
+    --lesion-masks "$DATA/lesjak_cross_masks" --iterations "$BASE_ITER" --max-minutes 60 --seed 0 \
+    --name lesionwatch-unet-lesjak-only --out "$OUT/base" --cache "$OUT/cache" > "$OUT/base.log" 2>&1
+fi
+tune() {  # patient to fine-tune on, the other MSLesSeg patients (excluded)
+  local name=on-$1; shift
+  local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
+  [ -f "$OUT/$name/model_card.json" ] && return
+  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$OUT/base" \
+    --mask-tag mask "${excl[@]}" --iterations "$ITER" --learning-rate "$LR" --anchor-weight "$ANCHOR" \
+    --max-minutes 25 --seed 0 --cache "$OUT/cache" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
+}
+tune P39 P14 P18 &
+tune P18 P14 P39 &
+wait
+score() {  # model, scan folder, output -> "dice | f1"
+  local scan
+  scan=$(basename "$(dirname "$2")")_$(basename "$2")
+  if [ ! -f "$3/metrics.json" ]; then
+    .venv/bin/lesionwatch --no-progress -q --force segment --flair "$2/${scan}_FLAIR.nii.gz" \
+      --t1 "$2/${scan}_T1.nii.gz" --model "$1" "${SEG[@]}" --no-report --out "$3" > /dev/null
+    .venv/bin/lesionwatch evaluate --pred "$3/lesion_mask_space-native.nii.gz" --truth "$2/${scan}_MASK.nii.gz" \
+      --json "$3/metrics.json" > /dev/null
+  fi
+  .venv/bin/python -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(f\"{m['dice']:.3f} | {m['lesion_f1']:.3f}\", end='')" "$3/metrics.json"
+}
+echo "| fine-tuned on | tested on | base Dice | base F1 | fine-tuned Dice | fine-tuned F1 |"
+echo "|---|---|---|---|---|---|"
+for tuned in P39 P18; do
+  for scan in P14/T1 P14/T2 P14/T3 P18/T1 P39/T1; do
+    [ "${scan%%/*}" = "$tuned" ] && continue
+    tag=${scan/\//_}
+    echo "| $tuned | $tag | $(score "$OUT/base" "$DATA/mslesseg/$scan" "$OUT/seg/base-$tag") | $(score "$OUT/on-$tuned" "$DATA/mslesseg/$scan" "$OUT/seg/on-$tuned-$tag") |"
+  done
+done
