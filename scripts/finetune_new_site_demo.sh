@@ -14,6 +14,7 @@ BASE_ITER=${BASE_ITERATIONS:-1000}
 ITER=${ITERATIONS:-400}
 LR=${LEARNING_RATE:-3e-4}
 ANCHOR=${ANCHOR_WEIGHT:-0}
+MINUTES=${MAX_MINUTES:-25}
 SEG=(--threshold 0.4 --min-lesion-volume-mm3 20)
 mkdir -p "$OUT"
 if [ ! -f "$OUT/base/model_card.json" ]; then
@@ -21,28 +22,10 @@ if [ ! -f "$OUT/base/model_card.json" ]; then
     --lesion-masks "$DATA/lesjak_cross_masks" --iterations "$BASE_ITER" --max-minutes 60 --seed 0 \
     --name lesionwatch-unet-lesjak-only --out "$OUT/base" --cache "$OUT/cache" > "$OUT/base.log" 2>&1
 fi
-tune() {  # patient to fine-tune on, the other MSLesSeg patients (excluded)
-  local name=on-$1; shift
-  local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
-  [ -f "$OUT/$name/model_card.json" ] && return
-  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$OUT/base" \
-    --mask-tag mask "${excl[@]}" --iterations "$ITER" --learning-rate "$LR" --anchor-weight "$ANCHOR" \
-    --max-minutes 25 --seed 0 --cache "$OUT/cache" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
-}
-tune P39 P14 P18 &
-tune P18 P14 P39 &
+source scripts/lib_finetune.sh
+tune "$OUT/base" "$OUT/on-P39" --cache "$OUT/cache" --exclude-patients P14 --exclude-patients P18 &
+tune "$OUT/base" "$OUT/on-P18" --cache "$OUT/cache" --exclude-patients P14 --exclude-patients P39 &
 wait
-score() {  # model, scan folder, output -> "dice | f1"
-  local scan
-  scan=$(basename "$(dirname "$2")")_$(basename "$2")
-  if [ ! -f "$3/metrics.json" ]; then
-    .venv/bin/lesionwatch --no-progress -q --force segment --flair "$2/${scan}_FLAIR.nii.gz" \
-      --t1 "$2/${scan}_T1.nii.gz" --model "$1" "${SEG[@]}" --no-report --out "$3" > /dev/null
-    .venv/bin/lesionwatch evaluate --pred "$3/lesion_mask_space-native.nii.gz" --truth "$2/${scan}_MASK.nii.gz" \
-      --json "$3/metrics.json" > /dev/null
-  fi
-  .venv/bin/python -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(f\"{m['dice']:.3f} | {m['lesion_f1']:.3f}\", end='')" "$3/metrics.json"
-}
 echo "| fine-tuned on | tested on | base Dice | base F1 | fine-tuned Dice | fine-tuned F1 |"
 echo "|---|---|---|---|---|---|"
 for tuned in P39 P18; do
