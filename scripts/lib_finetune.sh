@@ -3,11 +3,11 @@
 # options, so that base and fine-tuned models are compared at one operating point).
 
 # tune BASE OUT [--cache DIR | --exclude-patients P ...]: fine-tune BASE on the MSLesSeg patients not
-# excluded, one thread, into OUT (log beside it); kept if already finished
+# excluded, on THREADS threads (default 1), into OUT (log beside it); kept if already finished
 tune() {
   local base=$1 out=$2; shift 2
   [ -f "$out/model_card.json" ] && return
-  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$base" \
+  OMP_NUM_THREADS=${THREADS:-1} .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$base" \
     --mask-tag mask "$@" --iterations "$ITER" --learning-rate "$LR" --anchor-weight "$ANCHOR" \
     --max-minutes "$MINUTES" --seed 0 --out "$out" > "$out.log" 2>&1
 }
