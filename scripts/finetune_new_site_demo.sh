@@ -2,7 +2,8 @@
 # Does fine-tuning on one patient of a NEW site raise Dice on the site's other patients? Split by patient:
 #   1. the base model sees one site only: Lesjak patient26 (+ the Lesjak lesion masks as transplants), never MSLesSeg;
 #   2. it is fine-tuned (`lesionwatch finetune`, its defaults unless ITERATIONS / LEARNING_RATE / ANCHOR_WEIGHT say
-#      otherwise) on MSLesSeg patients: P39 alone (73 ml of lesions), P18 alone (0.8 ml, 3 lesions), or both;
+#      otherwise) on MSLesSeg patients: P39 alone (73 ml of lesions), P18 alone (0.8 ml, 3 lesions), or both (then
+#      finetune's default validation fraction keeps P18 aside for early stopping and trains on P39);
 #   3. base and fine-tuned models segment every MSLesSeg scan of the patients neither saw (P14 T1-T3 and P18;
 #      P14 T1-T3 and P39; P14 T1-T3) at the shipped threshold and minimum volume, so only the weights differ.
 # Prints a table. Needs ../shared/data. The steps resume: finished models are kept.
