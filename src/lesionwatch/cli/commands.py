@@ -341,7 +341,8 @@ DataArg = Annotated[list[Path], typer.Argument(help="BIDS dataset(s) or folder(s
 FlairTag = Annotated[str, typer.Option("--flair-tag", help="Comma list of FLAIR file tags.")]
 T1Tag = Annotated[str, typer.Option("--t1-tag", help="Comma list of T1 file tags.")]
 MaskTag = Annotated[str, typer.Option("--mask-tag", help="Comma list of lesion-mask file tags.")]
-ValOpt = Annotated[list[str] | None, typer.Option("--val-patients", help="Patients kept for validation.")]
+ValOpt = Annotated[list[str] | None, typer.Option(
+    "--val-patients", help="Patients kept for validation (early stopping, threshold choice).")]
 ValFracOpt = Annotated[float, typer.Option(
     "--val-fraction", min=0.0, max=0.9, help="Share of patients drawn for validation when --val-patients is not "
     "given; 0 trains on every patient for the whole budget and keeps the last weights.")]
@@ -401,6 +402,7 @@ def finetune(
     t1_tag: T1Tag = "t1",
     mask_tag: MaskTag = "mask",
     val_patients: ValOpt = None,
+    val_fraction: ValFracOpt = 0.2,
     exclude_patients: ExclOpt = None,
     iterations: Annotated[int, typer.Option("--iterations", min=1)] = 400,
     max_minutes: Annotated[float, typer.Option("--max-minutes")] = 25.0,
@@ -423,7 +425,8 @@ def finetune(
                             validate_every=50, patience=4, anchor_weight=anchor_weight)
     run_train(cases, out, config, name=f"{base.name}-finetuned", validation_patients=tuple(val_patients or ()),
               init_model=base, cache_dir=cache, force=STATE.force, progress=STATE.progress,
-              data_description=", ".join(str(d) for d in data), lesion_masks=tuple(lesion_masks or ()))
+              data_description=", ".join(str(d) for d in data), lesion_masks=tuple(lesion_masks or ()),
+              validation_fraction=val_fraction)
     typer.echo(f"fine-tuned model written to {out}")
 
 
