@@ -103,7 +103,7 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
     card = json.loads((tuned / "model_card.json").read_text())
     assert card["training"]["fine_tuned_from"] == "tiny-test"
     assert card["training"]["validation_patients"] == ["data/P2"]
-    # with two patients and no named one, finetune draws a validation patient unless told to train on both
+    # --val-fraction 0: finetune trains on every patient given (no validation patient drawn)
     assert main(["--no-progress", "--force", "finetune", str(data), "--from", str(model), "--out", str(tuned),
                  "--iterations", "2", "--val-fraction", "0", "--cache", str(tmp_path / "cache")]) == 0
     assert json.loads((tuned / "model_card.json").read_text())["training"]["validation_patients"] == []
