@@ -3,9 +3,10 @@
 #   1. the base model sees one site only: Lesjak patient26 (+ the Lesjak lesion masks as transplants), never MSLesSeg;
 #   2. it is fine-tuned (`lesionwatch finetune`, its defaults unless ITERATIONS / LEARNING_RATE / ANCHOR_WEIGHT say
 #      otherwise) on MSLesSeg patients: P39 alone (73 ml of lesions), P18 alone (0.8 ml, 3 lesions), or both (then
-#      finetune's default validation fraction keeps P18 aside for early stopping and trains on P39);
+#      finetune's default validation fraction keeps P18 aside for early stopping and trains on P39: arm P18+P39),
+#      or both with no validation patient (--val-fraction 0: arm both);
 #   3. base and fine-tuned models segment every MSLesSeg scan of the patients neither saw (P14 T1-T3 and P18;
-#      P14 T1-T3 and P39; P14 T1-T3) at the shipped threshold and minimum volume, so only the weights differ.
+#      P14 T1-T3 and P39; P14 T1-T3 for the last two) at the shipped threshold and minimum volume, so only the weights differ.
 # Prints a table. Needs ../shared/data. The steps resume: finished models are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +29,12 @@ tune "$OUT/base" "$OUT/on-P39" --cache "$OUT/cache" --exclude-patients P14 --exc
 tune "$OUT/base" "$OUT/on-P18" --cache "$OUT/cache" --exclude-patients P14 --exclude-patients P39 &
 wait
 THREADS=2 tune "$OUT/base" "$OUT/on-P18+P39" --cache "$OUT/cache" --exclude-patients P14
+THREADS=2 tune "$OUT/base" "$OUT/on-both" --cache "$OUT/cache" --exclude-patients P14 --val-fraction 0
 echo "| fine-tuned on | tested on | base Dice | base F1 | fine-tuned Dice | fine-tuned F1 |"
 echo "|---|---|---|---|---|---|"
-for tuned in P39 P18 P18+P39; do
+for tuned in P39 P18 P18+P39 both; do
   for scan in P14/T1 P14/T2 P14/T3 P18/T1 P39/T1; do
-    [[ "+$tuned+" == *"+${scan%%/*}+"* ]] && continue
+    [[ "+${tuned/both/P18+P39}+" == *"+${scan%%/*}+"* ]] && continue
     tag=${scan/\//_}
     echo "| $tuned | $tag | $(score "$OUT/base" "$DATA/mslesseg/$scan" "$OUT/seg/base-$tag") | $(score "$OUT/on-$tuned" "$DATA/mslesseg/$scan" "$OUT/seg/on-$tuned-$tag") |"
   done
