@@ -5,21 +5,18 @@
 # Every case is segmented by the fold that never saw its patient; --sweep re-thresholds the unseen probability maps
 # (the shipped threshold and minimum lesion volume are chosen from that table). Same recipe as the shipped model
 # (scripts/train_default_model.sh: 2100 iterations, the full cosine schedule). Folds run side by side, one thread
-# each (2 CPU cores); each resumes if interrupted. Extra training options (to cross-validate a changed recipe) go in
-# TRAIN_ARGS, e.g. TRAIN_ARGS="--per-lesion-fraction 0.5 --blob-weight 0.5".
+# each (2 CPU cores); each resumes if interrupted. The recipe is scripts/lib_recipe.sh (TRAIN_ARGS adds options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
 OUT=${1:-models-trained/cv}
-read -r -a extra <<< "${TRAIN_ARGS:-}"
+source scripts/lib_recipe.sh
 mkdir -p "$OUT"
 fold() {  # name, excluded patients...
   local name=$1; shift
   local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
-  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "$DATA/mslesseg" "$DATA/lesjak_cross" \
-    --mask-tag mask,gold "${excl[@]}" --val-fraction 0 --lesion-masks "$DATA/lesjak_cross_masks" \
-    --iterations 2100 --max-minutes 150 --seed 0 --features 12,24,48,96 \
-    "${extra[@]}" --name "lesionwatch-unet-$name" --out "$OUT/$name" --cache "$OUT/cache" > "$OUT/$name.log" 2>&1
+  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" \
+    --max-minutes 150 --name "lesionwatch-unet-$name" --out "$OUT/$name" --cache "$OUT/cache" > "$OUT/$name.log" 2>&1
 }
 [ -f "$OUT/foldA/model_card.json" ] || fold foldA P18 P39 &
 [ -f "$OUT/foldB/model_card.json" ] || fold foldB P14 patient26 &

@@ -1,0 +1,8 @@
+# The default model's training recipe, shared by scripts/train_default_model.sh (all patients) and
+# scripts/crossvalidate_default_model.sh (its folds), so that the folds measure what is shipped; source it after
+# setting DATA. TRAIN_ARGS (extra `lesionwatch train` options, e.g. "--per-lesion-fraction 0.5 --blob-weight 0.5")
+# is appended: cross-validate a changed recipe, then train it, with the same TRAIN_ARGS.
+read -r -a extra <<< "${TRAIN_ARGS:-}"
+TRAIN_DATA=("$DATA/mslesseg" "$DATA/lesjak_cross")
+RECIPE=(--mask-tag mask,gold --val-fraction 0 --lesion-masks "$DATA/lesjak_cross_masks" --iterations 2100 --seed 0
+  --features 12,24,48,96 "${extra[@]}")
