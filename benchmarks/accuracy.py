@@ -11,7 +11,9 @@ Split: the classical baseline has no training, so every case is held out. For a 
 `--model` per cross-validation fold: each case is segmented by the first model whose card lists its patient
 neither for training nor for validation (its role is then "test"), so every figure is on an unseen patient.
 `--sweep` re-thresholds the saved probability maps of the unseen cases over a grid of thresholds and minimum lesion
-volumes (how the shipped defaults are chosen; see docs/model.md).
+volumes (how the shipped defaults are chosen; see docs/model.md); the JSON keeps every case at every point, and the
+Markdown lists the cases at the best one. `--rescore --sweep` re-thresholds an earlier run's saved maps under --out
+without segmenting again.
 """
 
 from __future__ import annotations
@@ -50,11 +52,10 @@ def labelled_cases(data: Path) -> list[Case]:
         if flair.is_file() and mask.is_file():
             cases.append(Case(f"mslesseg_{p}_{t}", f"mslesseg/{p}", flair, t1 if t1.is_file() else None, mask))
     for folder in sorted((data / "lesjak_cross").glob("patient*")):
-        flair = next(iter(folder.glob("FLAIR*.nii.gz")), None)
-        t1 = next(iter(folder.glob("T1_*.nii.gz")), None)
-        truth = next(iter(folder.glob("GOLD_STANDARD*.nii.gz")), None)
-        if flair and truth:
-            cases.append(Case(f"lesjak_{folder.name}", f"lesjak_cross/{folder.name}", flair, t1, truth))
+        image, t1_image, gold = (next(iter(folder.glob(pattern)), None)
+                                 for pattern in ("FLAIR*.nii.gz", "T1_*.nii.gz", "GOLD_STANDARD*.nii.gz"))
+        if image is not None and gold is not None:
+            cases.append(Case(f"lesjak_{folder.name}", f"lesjak_cross/{folder.name}", image, t1_image, gold))
     return cases
 
 
@@ -92,14 +93,18 @@ def choose_model(patient: str, models: list[str]) -> tuple[str, str]:
 
 
 def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
-          thresholds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
-          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> str:
-    """Mean Dice and lesion F1 of the unseen cases per (threshold, minimum lesion volume), from saved maps."""
+          thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> tuple[str, list[dict[str, object]]]:
+    """Dice and lesion F1 of each unseen case per (threshold, minimum lesion volume), from its saved map.
+
+    Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
+    and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
+    """
     from lesionwatch.io.nifti import read_volume
     from lesionwatch.lesions.components import remove_small_lesions
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
-    scores: dict[tuple[float, float], list[tuple[float, float]]] = {}
+    scores: dict[tuple[float, float], list[tuple[str, float, float]]] = {}
     for r in unseen:
         prob = read_volume(out / str(r["case"]) / "lesion_probability_space-native.nii.gz")
         truth = read_labels(cases[str(r["case"])].truth)
@@ -107,13 +112,21 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
             for v in min_volumes:
                 kept = remove_small_lesions(prob.array >= t, prob.voxel_volume_mm3, v)
                 m = evaluate_segmentation(prob.as_labels(kept.astype(np.uint8)), truth, surface_distance=False)
-                scores.setdefault((t, v), []).append((m.dice, m.lesion_f1))
+                scores.setdefault((t, v), []).append((str(r["case"]), m.dice, m.lesion_f1))
+    means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))
+             for k, vals in scores.items()}
     lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold and minimum volume.",
              "", "| threshold | min mm3 | Dice | lesion F1 | mean |", "|---|---|---|---|---|"]
-    for (t, v), vals in sorted(scores.items()):
-        d, f = float(np.mean([a for a, _ in vals])), float(np.mean([b for _, b in vals]))
-        lines.append(f"| {t:.1f} | {v:.0f} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |")
-    return "\n".join(lines)
+    lines += [f"| {t:.2f} | {v:.0f} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |" for (t, v), (d, f) in means.items()]
+    if means:
+        best = max(means, key=lambda k: sum(means[k]))
+        lines += ["", f"Per case at the best point, threshold {best[0]:.2f} / {best[1]:.0f} mm3 (chosen on these "
+                  "same cases, so optimistic):", "", "| case | Dice | lesion F1 |", "|---|---|---|"]
+        lines += [f"| {case} | {d:.3f} | {f:.3f} |" for case, d, f in scores[best]]
+    records: list[dict[str, object]] = [
+        {"case": case, "threshold": t, "min_lesion_volume_mm3": v, "dice": d, "lesion_f1": f}
+        for (t, v), vals in scores.items() for case, d, f in vals]
+    return "\n".join(lines), records
 
 
 def _row(r: dict[str, object], label: str) -> str:
@@ -152,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                         "default); repeat once per cross-validation fold.")
     parser.add_argument("--flair-only", action="store_true", help="Segment from the FLAIR alone (no T1).")
     parser.add_argument("--sweep", action="store_true", help="Also sweep threshold and minimum lesion volume.")
+    parser.add_argument("--rescore", action="store_true", help="Do not segment again: re-read the cases' saved "
+                        "rows and maps under --out (with --sweep: re-threshold an earlier run).")
     parser.add_argument("extra", nargs="*", help="Extra arguments for `lesionwatch segment` (after --).")
     args = parser.parse_args(argv)
     data = shared_data_dir()
@@ -163,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     report = []
     models = args.model or ["default"]
     for method in args.methods:
-        rows = []
-        for case in cases:
+        saved = args.out / f"accuracy_{method}.json"
+        if args.rescore and not saved.is_file():
+            print(f"{saved}: no earlier run to rescore", file=sys.stderr)
+            return 2
+        rows = json.loads(saved.read_text())["rows"] if args.rescore else []
+        for case in [] if args.rescore else cases:
             model, role = choose_model(case.patient, models) if method == "model" else ("", "test")
             extra = ["--method", method, *(["--model", model] if method == "model" else []), *args.extra]
             wall, peak = run_case(case, args.out / method / case.name, extra, use_t1=not args.flair_only)
@@ -177,9 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         table = format_table(rows)
         report.append(f"### method: {method}{' (' + ', '.join(models) + ')' if method == 'model' else ''}\n\n"
                       f"{table}\n")
+        result: dict[str, object] = {"rows": rows}
         if args.sweep:
-            report.append(sweep(rows, {c.name: c for c in cases}, args.out / method) + "\n")
-        (args.out / f"accuracy_{method}.json").write_text(json.dumps({"rows": rows}, indent=2, default=str))
+            text, result["sweep"] = sweep(rows, {c.name: c for c in cases}, args.out / method)
+            report.append(text + "\n")
+        (args.out / f"accuracy_{method}.json").write_text(json.dumps(result, indent=2, default=str))
     text = "\n".join(report)
     (args.out / "accuracy.md").write_text(text)
     print(text)
