@@ -1,5 +1,6 @@
 """Inference: turning preprocessed channels into lesion probabilities and masks in the native grid.
 
-Until the trained network lands (issue 4), the classical FLAIR-threshold baseline (`classical.py`) is the only
-segmenter; it stays as the baseline every model is benchmarked against.
+`sliding_window.py` runs a trained network over the whole working grid (overlapping patches, optional flip
+test-time augmentation, GPU when present); `classical.py` is the FLAIR-threshold baseline every model is
+benchmarked against (`--method classical`).
 """
