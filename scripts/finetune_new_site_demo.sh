@@ -6,8 +6,8 @@
 #      finetune's default validation fraction keeps P18 aside for early stopping and trains on P39: arm P18+P39),
 #      or both with no validation patient (--val-fraction 0: arm both);
 #   3. base and fine-tuned models segment every MSLesSeg scan of the patients neither saw (P14 T1-T3 and P18;
-#      P14 T1-T3 and P39; P14 T1-T3 for the last two) at the shipped threshold and minimum volume, so only the
-#      weights differ.
+#      P14 T1-T3 and P39; P14 T1-T3 for the last two) at one operating point (0.4 / 20 mm3, the shipped one until
+#      session 8; kept so the documented tables reproduce), so only the weights differ.
 # Prints a table. Needs ../shared/data. The steps resume: finished models are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
