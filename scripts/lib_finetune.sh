@@ -1,6 +1,7 @@
 # Shell functions shared by the fine-tuning demonstrations (scripts/finetune_*_demo.sh); source it, do not run it.
 # The caller sets DATA (the shared data folder), ITER, LR, ANCHOR, MINUTES (fine-tune recipe) and SEG (segment
-# options, so that base and fine-tuned models are compared at one operating point).
+# options, so that base and fine-tuned models are compared at one operating point); SEED (default 0) seeds the
+# fine-tunes (and the new-site demo's base).
 
 # tune BASE OUT [--cache DIR | --exclude-patients P ...]: fine-tune BASE on the MSLesSeg patients not
 # excluded, on THREADS threads (default 1), into OUT (log beside it); kept if already finished
@@ -9,7 +10,7 @@ tune() {
   [ -f "$out/model_card.json" ] && return
   OMP_NUM_THREADS=${THREADS:-1} .venv/bin/lesionwatch --no-progress --force finetune "$DATA/mslesseg" --from "$base" \
     --mask-tag mask "$@" --iterations "$ITER" --learning-rate "$LR" --anchor-weight "$ANCHOR" \
-    --max-minutes "$MINUTES" --seed 0 --out "$out" > "$out.log" 2>&1
+    --max-minutes "$MINUTES" --seed "${SEED:-0}" --out "$out" > "$out.log" 2>&1
 }
 
 # score MODEL SCAN_DIR OUT: segment an MSLesSeg scan folder (e.g. .../mslesseg/P14/T1) with MODEL into OUT, score it
