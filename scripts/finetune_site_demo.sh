@@ -4,8 +4,9 @@
 #   1. fine-tune fold A on P39 alone, segment P18 before and after;
 #   2. fine-tune fold A on P18 alone, segment P39 before and after.
 # The two fine-tunes run side by side, one thread each; every segmentation uses one operating point (0.4 / 20 mm3,
-# the shipped default's until session 8; kept so the documented tables reproduce) so only the weights differ. ITERATIONS, LEARNING_RATE and ANCHOR_WEIGHT (L2-SP) set the
-# fine-tune (defaults: those of `lesionwatch finetune`), MAX_MINUTES its budget (25). Prints a table. Needs
+# the shipped default's until session 8; kept so the documented tables reproduce) so only the weights differ.
+# ITERATIONS, LEARNING_RATE and ANCHOR_WEIGHT (L2-SP) set the fine-tune (defaults: those of `lesionwatch
+# finetune`), MAX_MINUTES its budget (25), SEED its seed (0). Prints a table. Needs
 # ../shared/data and fold A (scripts/crossvalidate_default_model.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
