@@ -83,7 +83,7 @@ def _identifiers(provenance: dict[str, Any]) -> dict[str, str]:
     for name, item in provenance.get("inputs", {}).items():
         path = Path(item["path"])
         out[f"input {name}"] = path.name
-        for part in path.parts:
+        for part in path.parent.parts:  # folders only: BIDS file names start with "sub-" too
             if part.startswith("sub-"):
                 out["subject"] = part
             if part.startswith("ses-") and not name.startswith(("study", "ses")):
