@@ -101,7 +101,7 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
     from lesionwatch.io.nifti import read_volume
-    from lesionwatch.lesions.components import remove_small_lesions
+    from lesionwatch.lesions.components import lesion_mask
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
     scores: dict[tuple[float, float], list[tuple[str, float, float]]] = {}
@@ -110,8 +110,7 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
         truth = read_labels(cases[str(r["case"])].truth)
         for t in thresholds:
             for v in min_volumes:
-                kept = remove_small_lesions(prob.array >= t, prob.voxel_volume_mm3, v)
-                m = evaluate_segmentation(prob.as_labels(kept.astype(np.uint8)), truth, surface_distance=False)
+                m = evaluate_segmentation(lesion_mask(prob, t, v), truth, surface_distance=False)
                 scores.setdefault((t, v), []).append((str(r["case"]), m.dice, m.lesion_f1))
     means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))
              for k, vals in scores.items()}

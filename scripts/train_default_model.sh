@@ -3,14 +3,15 @@
 # ../shared/data (MSLesSeg P14 x3, P18, P39; Lesjak patient26), seed 0, lesion transplants from
 # ../shared/data/lesjak_cross_masks, half the lesion-centred patches drawn per lesion, the blob loss, no validation
 # patient, 2100 iterations. Threshold 0.2 and minimum lesion 20 mm3 were chosen by the sweep of two seeds of
-# scripts/crossvalidate_default_model.sh. About 35 minutes on 2 idle CPU cores; resumes if interrupted. The recipe
-# is scripts/lib_recipe.sh, shared with the cross-validation (TRAIN_ARGS adds options to both).
+# scripts/crossvalidate_default_model.sh. About 35 minutes on 2 idle CPU cores (THREADS sets the thread count,
+# default 2); resumes if interrupted. The recipe is scripts/lib_recipe.sh, shared with the cross-validation
+# (TRAIN_ARGS adds options to both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
 OUT=${1:-models-trained/default}
 source scripts/lib_recipe.sh
-OMP_NUM_THREADS=2 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" --max-minutes 100 \
+OMP_NUM_THREADS=${THREADS:-2} .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" --max-minutes 100 \
   --name lesionwatch-unet-default --out "$OUT" --cache "$OUT.cache"
 echo "install with: cp $OUT/{model_card.json,weights.pt,training_log.json} src/lesionwatch/models/weights/default/"
 echo "then set its threshold / min lesion volume to 0.2 / 20 and its metrics (see docs/model.md)"

@@ -17,7 +17,7 @@ from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import label_lesions, remove_small_lesions
+from lesionwatch.lesions.components import label_lesions, lesion_mask
 from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
@@ -151,9 +151,7 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     start = time.perf_counter()
     score = score_lesions(pre, scorer, segmentation)
     native_prob = pre.to_native(score)
-    mask = native_prob.as_labels((native_prob.array >= scorer.threshold).astype(np.uint8))
-    kept = remove_small_lesions(mask.mask, mask.voxel_volume_mm3, scorer.min_lesion_volume_mm3)
-    mask = mask.with_array(kept.astype(np.uint8))
+    mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
     timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
     stage("regions")
     start = time.perf_counter()
