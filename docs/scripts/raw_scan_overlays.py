@@ -1,8 +1,8 @@
 """Make docs/images/lesjak_PATIENT_model_overlay.png: the default model's lesion mask on the raw clinical
 FLAIRs of a lesjak_long patient (2D FLAIR, 3-4 mm slices, skull on), study 1 and study 2.
 
-Usage: segment both studies first (see docs/model.md), then
-    .venv/bin/python docs/scripts/raw_scan_overlays.py PATIENT SEG_STUDY1_DIR SEG_STUDY2_DIR
+Usage: segment both studies first (`benchmarks/raw_volumes.py --out DIR` does), then
+    .venv/bin/python docs/scripts/raw_scan_overlays.py PATIENT DIR/PATIENT/study1 DIR/PATIENT/study2
 """
 
 from __future__ import annotations

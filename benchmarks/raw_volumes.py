@@ -1,0 +1,66 @@
+"""Segment each study of the raw lesjak_long patients on its own and compare lesion volumes with the change mask.
+
+Usage:
+    python benchmarks/raw_volumes.py [--out benchmarks/results/raw_volumes] [-- EXTRA SEGMENT ARGS]
+
+The scans are raw clinical 2D FLAIRs (3-4 mm slices, skull on; T1 where the study has one) that no model was
+trained on. Each study runs as its own `lesionwatch segment` process (FLAIR [+ T1W], no report). Segmented alone,
+study 1 and study 2 of a patient should differ in lesion volume by little more than the expert change mask
+(new and enlarging lesion tissue, `gt.nii.gz`) explains. Prints a Markdown table (ml) and writes it with a JSON
+beside it; the output folders feed docs/scripts/raw_scan_overlays.py. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lesionwatch.io.nifti import read_labels
+from lesionwatch.paths import shared_data_dir
+
+
+def segment(flair: Path, t1: Path, out: Path, extra: list[str]) -> float:
+    """Run `lesionwatch segment` on one study; return its lesion volume (ml)."""
+    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment", "--flair", str(flair),
+           "--out", str(out), "--no-report", *extra]
+    if t1.is_file():
+        cmd += ["--t1", str(t1)]
+    subprocess.run(cmd, check=True)
+    summary = json.loads((out / "summary.json").read_text())
+    return float(summary["lesion_volume_mm3"]) / 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/raw_volumes"))
+    parser.add_argument("extra", nargs="*", help="extra `lesionwatch segment` options (after --)")
+    args = parser.parse_args(argv)
+    data = shared_data_dir()
+    if data is None or not (data / "lesjak_long").is_dir():
+        print("../shared/data/lesjak_long not found: nothing to run", file=sys.stderr)
+        return 2
+    rows = []
+    for patient in sorted((data / "lesjak_long").glob("patient*")):
+        volumes = [segment(patient / f"study{s}_FLAIR.nii.gz", patient / f"study{s}_T1W.nii.gz",
+                           args.out / patient.name / f"study{s}", args.extra) for s in (1, 2)]
+        change = read_labels(patient / "gt.nii.gz")
+        change_ml = float((change.array > 0.5).sum()) * change.voxel_volume_mm3 / 1000
+        rows.append({"patient": patient.name, "study1_ml": round(volumes[0], 1), "study2_ml": round(volumes[1], 1),
+                     "difference_ml": round(volumes[1] - volumes[0], 1), "change_mask_ml": round(change_ml, 1)})
+    lines = ["| patient | study 1 ml | study 2 ml | study 2 - study 1 ml | expert change mask ml |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['patient']} | {r['study1_ml']} | {r['study2_ml']} | {r['difference_ml']} | {r['change_mask_ml']} |"
+              for r in rows]
+    table = "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "raw_volumes.md").write_text(table + "\n")
+    (args.out / "raw_volumes.json").write_text(json.dumps({"segment_args": args.extra, "rows": rows}, indent=2))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
