@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness import run_timed, segment_command
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.lesions.metrics import evaluate_segmentation, mean_metrics
 from lesionwatch.paths import shared_data_dir
@@ -61,17 +59,7 @@ def labelled_cases(data: Path) -> list[Case]:
 
 def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True) -> tuple[float, float]:
     """Run `lesionwatch segment` in a child process; return (wall seconds, peak MB)."""
-    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment",
-           "--flair", str(case.flair), "--out", str(out), *extra]
-    if case.t1 is not None and use_t1:
-        cmd += ["--t1", str(case.t1)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{case.name}: lesionwatch segment failed")
-    return wall, usage.ru_maxrss / 1024
+    return run_timed(segment_command(case.flair, case.t1 if use_t1 else None, out, extra), case.name)
 
 
 def split_roles(model: str) -> dict[str, str]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from harness import lesionwatch_command, run_timed
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.synth import SynthConfig, generate_case
 
@@ -44,15 +43,8 @@ def main() -> None:
     for n in args.workers:
         out = args.out / f"derivatives-{n}"
         shutil.rmtree(out, ignore_errors=True)
-        start = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "lesionwatch", "--no-progress", "-q",
-                               "bids", str(data), str(out), "participant", "--workers", str(n)],
-                              capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            sys.exit(proc.stderr[-3000:])
-        peak = next((float(line.split()[-1]) / 1024 for line in proc.stderr.splitlines()
-                     if "Maximum resident set size" in line), float("nan"))
+        wall, peak = run_timed(lesionwatch_command("bids", str(data), str(out), "participant", "--workers", str(n)),
+                               f"{n} workers")
         lines.append(f"| {n} | {args.subjects} | {wall:.0f} | {args.subjects / wall * 3600:.0f} | {peak:.0f} |")
         print(lines[-1], file=sys.stderr, flush=True)
     print("\n".join(lines))

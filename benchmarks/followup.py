@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from harness import lesionwatch_command, run_timed
 from lesionwatch.io.itk import ras_matrix_from_itk
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.io.volume import LabelVolume
@@ -43,21 +41,8 @@ from lesionwatch.preprocessing.registration import mean_displacement_mm
 from lesionwatch.preprocessing.resampling import Grid, resample
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Run a command under /usr/bin/time -v; return (wall s, peak MB)."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    peak = next((float(line.split()[-1]) / 1024 for line in proc.stderr.splitlines()
-                 if "Maximum resident set size" in line), float("nan"))
-    return wall, peak
-
-
 def followup_cmd(flairs: list[Path], t1s: list[Path], out: Path, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "followup", "--out", str(out)]
+    cmd = lesionwatch_command("--force", "followup", "--out", str(out))
     for f in flairs:
         cmd += ["--flair", str(f)]
     for t in t1s:
@@ -69,7 +54,7 @@ def lesjak(folder: Path, out: Path, extra: list[str]) -> dict[str, object]:
     flairs = [folder / f"study{i}_FLAIR.nii.gz" for i in (1, 2)]
     t1s = [folder / f"study{i}_T1W.nii.gz" for i in (1, 2)]
     t1s = t1s if all(t.is_file() for t in t1s) else []
-    wall, peak = run(followup_cmd(flairs, t1s, out, extra))
+    wall, peak = run_timed(followup_cmd(flairs, t1s, out, extra), folder.name)
     truth = read_labels(folder / "gt.nii.gz")
     expert = [ras_matrix_from_itk(sitk.ReadTransform(str(folder / f"study{i}_FLAIR_to_common_space.txt")))
               for i in (1, 2)]  # expert common point -> study point
@@ -104,7 +89,8 @@ def mslesseg_p14(folder: Path, out: Path, extra: list[str]) -> list[dict[str, ob
     points = ("T1", "T2", "T3")
     flairs = [folder / t / f"P14_{t}_FLAIR.nii.gz" for t in points]
     t1s = [folder / t / f"P14_{t}_T1.nii.gz" for t in points]
-    wall, peak = run(followup_cmd(flairs, t1s, out, [*extra, "--label", "T1", "--label", "T2", "--label", "T3"]))
+    wall, peak = run_timed(followup_cmd(flairs, t1s, out, [*extra, "--label", "T1", "--label", "T2", "--label", "T3"]),
+                           str(folder))
     masks = [read_labels(folder / t / f"P14_{t}_MASK.nii.gz") for t in points]
     rows = []
     for k in (1, 2):

@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from harness import run_timed, segment_command
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.paths import shared_data_dir
 
 
-def segment(flair: Path, t1: Path, out: Path, extra: list[str]) -> float:
-    """Run `lesionwatch segment` on one study; return its lesion volume (ml)."""
-    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment", "--flair", str(flair),
-           "--out", str(out), "--no-report", *extra]
-    if t1.is_file():
-        cmd += ["--t1", str(t1)]
-    subprocess.run(cmd, check=True)
+def segment(flair: Path, t1: Path, out: Path, extra: list[str]) -> tuple[float, float, float]:
+    """Run `lesionwatch segment` on one study; return (lesion volume ml, wall seconds, peak MB)."""
+    wall, peak = run_timed(segment_command(flair, t1 if t1.is_file() else None, out, ["--no-report", *extra]),
+                           str(flair))
     summary = json.loads((out / "summary.json").read_text())
-    return float(summary["lesion_volume_mm3"]) / 1000
+    return float(summary["lesion_volume_mm3"]) / 1000, wall, peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,18 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     if data is None or not (data / "lesjak_long").is_dir():
         print("../shared/data/lesjak_long not found: nothing to run", file=sys.stderr)
         return 2
-    rows = []
+    rows: list[dict[str, Any]] = []
     for patient in sorted((data / "lesjak_long").glob("patient*")):
-        volumes = [segment(patient / f"study{s}_FLAIR.nii.gz", patient / f"study{s}_T1W.nii.gz",
-                           args.out / patient.name / f"study{s}", args.extra) for s in (1, 2)]
+        runs = [segment(patient / f"study{s}_FLAIR.nii.gz", patient / f"study{s}_T1W.nii.gz",
+                        args.out / patient.name / f"study{s}", args.extra) for s in (1, 2)]
+        volumes = [r[0] for r in runs]
         change = read_labels(patient / "gt.nii.gz")
         change_ml = float((change.array > 0.5).sum()) * change.voxel_volume_mm3 / 1000
         rows.append({"patient": patient.name, "study1_ml": round(volumes[0], 1), "study2_ml": round(volumes[1], 1),
-                     "difference_ml": round(volumes[1] - volumes[0], 1), "change_mask_ml": round(change_ml, 1)})
-    lines = ["| patient | study 1 ml | study 2 ml | study 2 - study 1 ml | expert change mask ml |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['patient']} | {r['study1_ml']} | {r['study2_ml']} | {r['difference_ml']} | {r['change_mask_ml']} |"
-              for r in rows]
+                     "difference_ml": round(volumes[1] - volumes[0], 1), "change_mask_ml": round(change_ml, 1),
+                     "wall_s": [round(r[1], 1) for r in runs], "peak_mb": [round(r[2]) for r in runs]})
+    lines = ["| patient | study 1 ml | study 2 ml | study 2 - study 1 ml | expert change mask ml | wall s (1, 2) "
+             "| peak MB (1, 2) |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['patient']} | {r['study1_ml']} | {r['study2_ml']} | {r['difference_ml']} | {r['change_mask_ml']} "
+              f"| {', '.join(map(str, r['wall_s']))} | {', '.join(map(str, r['peak_mb']))} |" for r in rows]
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "raw_volumes.md").write_text(table + "\n")

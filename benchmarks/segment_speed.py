@@ -16,12 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from harness import run_timed, segment_command
 from lesionwatch.paths import shared_data_dir
 
 
@@ -43,18 +42,10 @@ def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
 
 
 def run_once(flair: Path, t1: Path | None, out: Path, report: bool, extra: list[str]) -> tuple[float, float, dict]:
-    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "-q", "--force", "segment", "--flair", str(flair),
-           "--out", str(out), "--report" if report else "--no-report", *extra]
-    if t1 is not None:
-        cmd += ["--t1", str(t1)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"lesionwatch segment failed on {flair}")
+    wall, peak = run_timed(segment_command(flair, t1, out, ["--report" if report else "--no-report", *extra]),
+                           str(flair))
     timings = json.loads((out / "provenance.json").read_text()).get("timings_s", {})
-    return wall, usage.ru_maxrss / 1024, timings
+    return wall, peak, timings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import nibabel as nib
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", ROOT / "benchmarks" / "accuracy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_sweep_keeps_every_case_and_finds_the_best_point(tmp_path: Path) -> None:
-    bench = _load_benchmark()
+def test_sweep_keeps_every_case_and_finds_the_best_point(tmp_path: Path,
+                                                         load_benchmark: Callable[[str], ModuleType]) -> None:
+    bench = load_benchmark("accuracy")
     affine = np.eye(4)
     truth = np.zeros((30, 30, 30), np.uint8)
     truth[5:10, 5:10, 5:10] = 1  # a 125 mm3 lesion
