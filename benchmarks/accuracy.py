@@ -85,34 +85,44 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
           min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> tuple[str, list[dict[str, object]]]:
     """Dice and lesion F1 of each unseen case per (threshold, minimum lesion volume), from its saved map.
 
+    Where the run wrote a growth region (`lesionwatch segment --grow`, the default), every point is scored both
+    without and with the lesions grown over it ("grown"), as segment does after thresholding.
     Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
     from lesionwatch.io.nifti import read_volume
-    from lesionwatch.lesions.components import lesion_mask
+    from lesionwatch.lesions.components import grow_lesions, lesion_mask
+    from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
-    scores: dict[tuple[float, float], list[tuple[str, float, float]]] = {}
+    scores: dict[tuple[float, float, bool], list[tuple[str, float, float]]] = {}
     for r in unseen:
-        prob = read_volume(out / str(r["case"]) / "lesion_probability_space-native.nii.gz")
+        folder = out / str(r["case"])
+        prob = read_volume(folder / PROBABILITY_NAME)
+        region = read_labels(folder / GROWTH_REGION_NAME) if (folder / GROWTH_REGION_NAME).is_file() else None
         truth = read_labels(cases[str(r["case"])].truth)
         for t in thresholds:
             for v in min_volumes:
-                m = evaluate_segmentation(lesion_mask(prob, t, v), truth, surface_distance=False)
-                scores.setdefault((t, v), []).append((str(r["case"]), m.dice, m.lesion_f1))
+                mask = lesion_mask(prob, t, v)
+                for grown in (False, True) if region is not None else (False,):
+                    pred = grow_lesions(mask, region) if grown and region is not None else mask
+                    m = evaluate_segmentation(pred, truth, surface_distance=False)
+                    scores.setdefault((t, v, grown), []).append((str(r["case"]), m.dice, m.lesion_f1))
     means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))
              for k, vals in scores.items()}
-    lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold and minimum volume.",
-             "", "| threshold | min mm3 | Dice | lesion F1 | mean |", "|---|---|---|---|---|"]
-    lines += [f"| {t:.2f} | {v:.0f} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |" for (t, v), (d, f) in means.items()]
+    lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold, minimum volume and "
+             "growth.", "", "| threshold | min mm3 | grown | Dice | lesion F1 | mean |", "|---|---|---|---|---|---|"]
+    lines += [f"| {t:.2f} | {v:.0f} | {'yes' if g else 'no'} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |"
+              for (t, v, g), (d, f) in means.items()]
     if means:
         best = max(means, key=lambda k: sum(means[k]))
-        lines += ["", f"Per case at the best point, threshold {best[0]:.2f} / {best[1]:.0f} mm3 (chosen on these "
-                  "same cases, so optimistic):", "", "| case | Dice | lesion F1 |", "|---|---|---|"]
+        lines += ["", f"Per case at the best point, threshold {best[0]:.2f} / {best[1]:.0f} mm3, "
+                  f"{'grown' if best[2] else 'not grown'} (chosen on these same cases, so optimistic):", "",
+                  "| case | Dice | lesion F1 |", "|---|---|---|"]
         lines += [f"| {case} | {d:.3f} | {f:.3f} |" for case, d, f in scores[best]]
     records: list[dict[str, object]] = [
-        {"case": case, "threshold": t, "min_lesion_volume_mm3": v, "dice": d, "lesion_f1": f}
-        for (t, v), vals in scores.items() for case, d, f in vals]
+        {"case": case, "threshold": t, "min_lesion_volume_mm3": v, "grown": g, "dice": d, "lesion_f1": f}
+        for (t, v, g), vals in scores.items() for case, d, f in vals]
     return "\n".join(lines), records
 
 

@@ -34,4 +34,32 @@ def test_sweep_keeps_every_case_and_finds_the_best_point(tmp_path: Path,
     assert at[0.3, 10.0]["dice"] == 1.0 and at[0.3, 10.0]["lesion_f1"] == 1.0
     assert at[0.3, 0.0]["lesion_f1"] < 1.0  # the speck counts as a false positive
     assert at[0.5, 0.0]["dice"] == 0.0  # lesion missed, speck kept
+    assert all(r["grown"] is False for r in records)  # no growth region written: scored as thresholded
     assert "threshold 0.30 / 10 mm3" in text and "| case1 | 1.000 | 1.000 |" in text
+
+
+def test_sweep_scores_growth_where_the_run_wrote_a_region(tmp_path: Path,
+                                                          load_benchmark: Callable[[str], ModuleType]) -> None:
+    bench = load_benchmark("accuracy")
+    affine = np.eye(4)
+    truth = np.zeros((30, 30, 30), np.uint8)
+    truth[5:10, 5:10, 5:10] = 1
+    prob = np.zeros(truth.shape, np.float32)
+    prob[6:9, 6:9, 6:9] = 0.9  # the network finds the lesion's core only
+    region = np.zeros(truth.shape, np.uint8)
+    region[5:10, 5:10, 5:10] = 1  # the FLAIR-hyperintense extent
+    region[20:25, 20:25, 20:25] = 1  # hyperintense elsewhere: not a lesion, not grown into
+    nib.save(nib.Nifti1Image(truth, affine), tmp_path / "truth.nii.gz")
+    case_dir = tmp_path / "out" / "case1"
+    case_dir.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(prob, affine), case_dir / "lesion_probability_space-native.nii.gz")
+    nib.save(nib.Nifti1Image(region, affine), case_dir / "lesion_growth_region_space-native.nii.gz")
+    case = bench.Case("case1", "p1", tmp_path / "truth.nii.gz", None, tmp_path / "truth.nii.gz")
+
+    text, records = bench.sweep([{"case": "case1", "role": "test"}], {"case1": case}, tmp_path / "out",
+                                thresholds=(0.5,), min_volumes=(0.0,))
+
+    at = {r["grown"]: r for r in records}
+    assert at[True]["dice"] == 1.0 and at[True]["lesion_f1"] == 1.0
+    assert at[False]["dice"] == 2 * 27 / (27 + 125)
+    assert "| 0.50 | 0 | yes | 1.000 | 1.000 | 1.000 |" in text

@@ -65,6 +65,16 @@ def test_shipped_model_finds_synthetic_lesions(tmp_path: Path, with_t1: bool) ->
     assert m.predicted_volume_mm3 < 3 * m.truth_volume_mm3  # fails for one that outputs everything
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["model"]["name"] == "lesionwatch-unet-default" and len(prov["model"]["sha256"]) == 64
+    assert prov["config"]["segmentation"]["grow"] is True
+    assert (out / "lesion_growth_region_space-native.nii.gz").is_file()
+    if with_t1:  # growth only enlarges the network's lesions: same or fewer lesions, every voxel kept
+        plain = tmp_path / "plain"
+        assert main(["--no-progress", "segment", "--flair", str(flair), "--t1", str(tmp_path / "t1.nii.gz"),
+                     "--out", str(plain), "--no-grow", "--no-report"]) == 0
+        grown, ungrown = (read_labels(f / "lesion_mask_space-native.nii.gz") for f in (out, plain))
+        assert grown.mask[ungrown.mask].all() and grown.volume_mm3 >= ungrown.volume_mm3
+        assert evaluate_segmentation(ungrown, read_labels(truth)).predicted_lesions >= m.predicted_lesions
+        assert not (plain / "lesion_growth_region_space-native.nii.gz").exists()
 
 
 def test_tiny_random_model_runs_end_to_end(tmp_path: Path) -> None:

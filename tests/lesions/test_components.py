@@ -1,9 +1,11 @@
-"""lesion_mask: the one binarisation of a probability map shared by `segment` and the accuracy sweep."""
+"""lesion_mask: the one binarisation of a probability map shared by `segment` and the accuracy sweep; grow_lesions,
+the growth over FLAIR-hyperintense voxels that follows it."""
 
 import numpy as np
+import pytest
 
-from lesionwatch.io.volume import Volume
-from lesionwatch.lesions.components import label_lesions, lesion_mask
+from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.lesions.components import grow_lesions, label_lesions, lesion_mask
 
 
 def test_lesion_mask_thresholds_and_drops_small_components() -> None:
@@ -18,3 +20,23 @@ def test_lesion_mask_thresholds_and_drops_small_components() -> None:
     assert int(mask.array.sum()) == 64 and label_lesions(mask.array)[1] == 1
     assert int(lesion_mask(Volume(prob, affine), 0.2, 0.0).array.sum()) == 72
     assert int(lesion_mask(Volume(prob, affine), 0.1, 0.0).array.sum()) == 72 + 64
+
+
+def test_grow_lesions_enlarges_touched_regions_only() -> None:
+    shape, affine = (30, 30, 30), np.eye(4)
+    mask = np.zeros(shape, np.uint8)
+    mask[5:7, 5:7, 5:7] = 1  # a lesion core
+    mask[20, 20, 20] = 1  # a lesion outside the region: kept as it is
+    region = np.zeros(shape, np.uint8)
+    region[4:10, 4:10, 4:10] = 1  # hyperintense tissue around the first core (216 voxels)
+    region[15:18, 2:5, 2:5] = 1  # hyperintense tissue touching no lesion: never a new lesion
+    grown = grow_lesions(LabelVolume(mask, affine), LabelVolume(region, affine))
+    assert grown.array.dtype == np.uint8 and np.array_equal(grown.affine, affine)
+    assert int(grown.array.sum()) == 216 + 1
+    assert label_lesions(grown.array)[1] == 2
+    assert not grown.array[15:18, 2:5, 2:5].any()
+    assert np.all(grown.array[mask > 0] == 1)
+    empty = grow_lesions(LabelVolume(np.zeros(shape, np.uint8), affine), LabelVolume(region, affine))
+    assert not empty.array.any()  # nothing to grow from: nothing found
+    with pytest.raises(ValueError, match="differ in shape"):
+        grow_lesions(LabelVolume(mask, affine), LabelVolume(region[:-1], affine))

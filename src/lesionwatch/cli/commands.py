@@ -116,6 +116,8 @@ def segment(
     min_lesion_volume_mm3: Annotated[float | None, typer.Option(
         "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
     tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
+    grow: Annotated[bool, typer.Option(
+        "--grow/--no-grow", help="Grow lesions over connected FLAIR-hyperintense white matter.")] = True,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
@@ -129,7 +131,7 @@ def segment(
     inputs = study_inputs(flair, t1, t2, pd, bids, series)
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
     out_dir = run_segment(inputs, out, pre, seg, options)

@@ -47,3 +47,17 @@ def lesion_mask(probability: Volume, threshold: float, min_volume_mm3: float) ->
     than `min_volume_mm3` (how `lesionwatch segment` and the accuracy benchmark's sweep binarise alike)."""
     kept = remove_small_lesions(probability.array >= threshold, probability.voxel_volume_mm3, min_volume_mm3)
     return probability.as_labels(kept.astype(np.uint8))
+
+
+def grow_lesions(mask: LabelVolume, region: LabelVolume) -> LabelVolume:
+    """Grow each lesion of `mask` over the voxels of `region` connected to it (26-connectivity).
+
+    Every voxel of `mask` stays; a component of `region` joins only where it touches a lesion, so growth never
+    adds a lesion, it can only enlarge lesions (and join lesions that one region component connects).
+    """
+    if mask.shape != region.shape:
+        raise ValueError(f"lesion mask {mask.shape} and growth region {region.shape} differ in shape")
+    seeds = mask.mask
+    labels, _ = label_lesions(seeds | region.mask)
+    touched = np.unique(labels[seeds])
+    return mask.with_array(np.isin(labels, touched[touched > 0]).astype(np.uint8))

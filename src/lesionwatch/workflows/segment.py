@@ -17,7 +17,7 @@ from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import label_lesions, lesion_mask
+from lesionwatch.lesions.components import grow_lesions, label_lesions, lesion_mask
 from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
@@ -43,6 +43,7 @@ MASK_NAME = "lesion_mask_space-native.nii.gz"
 PROBABILITY_NAME = "lesion_probability_space-native.nii.gz"
 LABELS_NAME = "lesion_labels_space-native.nii.gz"
 REGIONS_NAME = "regions_space-native.nii.gz"
+GROWTH_REGION_NAME = "lesion_growth_region_space-native.nii.gz"
 SUMMARY_NAME = "summary.json"
 
 
@@ -57,7 +58,10 @@ class SegmentationConfig:
             None takes the model card's value (chosen on validation data), 0.5 for the classical method.
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
-        classical: settings of the classical method.
+        grow: grow the network's lesions over the connected voxels that the classical rule calls lesion
+            (FLAIR-hyperintense in the eroded brain, not bright on T1; `classical` sets it): the network finds
+            lesions, the FLAIR draws their edges, which matters on scanners unlike the training data.
+        classical: settings of the classical method (and of the region lesions are grown over).
         regions: how anatomical regions and lesion location classes are found.
     """
 
@@ -66,6 +70,7 @@ class SegmentationConfig:
     threshold: float | None = None
     min_lesion_volume_mm3: float | None = None
     flip_tta: bool = False
+    grow: bool = True
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
 
@@ -120,7 +125,9 @@ class StudyAnalysis:
         pre: the preprocessed study (working grid and the way back to the native grid).
         probability: lesion probability on the working grid.
         native_probability: the same on the native FLAIR grid, with the FLAIR's header.
-        native_mask: thresholded native probability without lesions below the minimum volume.
+        native_mask: thresholded native probability without lesions below the minimum volume, grown over
+            `growth_region` when there is one.
+        growth_region: native voxels the lesions could grow over (None when not grown).
         regions: anatomical regions on the working grid (for location classes and volumes).
         timings_s: seconds per stage.
     """
@@ -130,11 +137,18 @@ class StudyAnalysis:
     probability: Volume
     native_probability: Volume
     native_mask: LabelVolume
+    growth_region: LabelVolume | None
     regions: RegionMap
     timings_s: dict[str, float]
 
 
 ANALYSIS_STAGES = ("read", *STAGES, "segment", "regions")
+
+
+def growth_region(pre: PreprocessedStudy, config: ClassicalConfig) -> LabelVolume:
+    """Native voxels the classical rule calls lesion: its score (working grid) mapped to the native grid, >= 0.5."""
+    score = pre.to_native(flair_hyperintensity_score(pre.channels, pre.brain_mask, config))
+    return score.as_labels((score.array >= 0.5).astype(np.uint8))
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
@@ -152,13 +166,17 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     score = score_lesions(pre, scorer, segmentation)
     native_prob = pre.to_native(score)
     mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
+    region = None
+    if segmentation.grow and scorer.net is not None:
+        region = growth_region(pre, segmentation.classical)
+        mask = grow_lesions(mask, region)
     timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
     stage("regions")
     start = time.perf_counter()
     reference = pre.channels.get("t1", pre.channels["flair"])
     regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
     timings["regions"] = round(time.perf_counter() - start, 3)
-    return StudyAnalysis(study, pre, score, native_prob, mask, regions, timings)
+    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, timings)
 
 
 def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
@@ -188,6 +206,9 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
     write_nifti(lesion_ids.with_array(lesion_ids.array.astype(np.int32)), folder / LABELS_NAME)
     write_nifti(native_regions, folder / REGIONS_NAME)
     outputs.update({name: NATIVE for name in (PROBABILITY_NAME, MASK_NAME, LABELS_NAME, REGIONS_NAME)})
+    if analysis.growth_region is not None:
+        write_nifti(analysis.growth_region, folder / GROWTH_REGION_NAME, dtype=np.uint8)
+        outputs[GROWTH_REGION_NAME] = NATIVE
     outputs.update(write_lesion_table(table, folder))
     write_json_atomically(folder / SUMMARY_NAME, {**summary.as_dict(), "qc_warnings": warnings,
                                                   "qc": preprocessing_qc(analysis.pre)})
