@@ -18,7 +18,7 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import grow_lesions, label_lesions, lesion_mask
-from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
+from lesionwatch.lesions.locations import CORTEX, RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
@@ -59,8 +59,9 @@ class SegmentationConfig:
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
         grow: grow the network's lesions over the connected voxels that the classical rule calls lesion
-            (FLAIR-hyperintense in the eroded brain, not bright on T1; `classical` sets it): the network finds
-            lesions, the FLAIR draws their edges, which matters on scanners unlike the training data.
+            (FLAIR-hyperintense in the eroded brain, not bright on T1; `classical` sets it), outside the cortex of
+            the region map: the network finds lesions, the FLAIR draws their edges, which matters on scanners
+            unlike the training data.
         classical: settings of the classical method (and of the region lesions are grown over).
         regions: how anatomical regions and lesion location classes are found.
     """
@@ -145,10 +146,12 @@ class StudyAnalysis:
 ANALYSIS_STAGES = ("read", *STAGES, "segment", "regions")
 
 
-def growth_region(pre: PreprocessedStudy, config: ClassicalConfig) -> LabelVolume:
-    """Native voxels the classical rule calls lesion: its score (working grid) mapped to the native grid, >= 0.5."""
+def growth_region(pre: PreprocessedStudy, regions: RegionMap, config: ClassicalConfig) -> LabelVolume:
+    """Native voxels lesions may grow over: those the classical rule calls lesion (its working-grid score mapped to
+    the native grid, >= 0.5) outside the cortex of the region map (FLAIR-bright cortex is not white-matter lesion)."""
     score = pre.to_native(flair_hyperintensity_score(pre.channels, pre.brain_mask, config))
-    return score.as_labels((score.array >= 0.5).astype(np.uint8))
+    cortex = pre.to_native(regions.regions).array == CORTEX
+    return score.as_labels(((score.array >= 0.5) & ~cortex).astype(np.uint8))
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
@@ -166,16 +169,18 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     score = score_lesions(pre, scorer, segmentation)
     native_prob = pre.to_native(score)
     mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
-    region = None
-    if segmentation.grow and scorer.net is not None:
-        region = growth_region(pre, segmentation.classical)
-        mask = grow_lesions(mask, region)
     timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
     stage("regions")
     start = time.perf_counter()
     reference = pre.channels.get("t1", pre.channels["flair"])
     regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
     timings["regions"] = round(time.perf_counter() - start, 3)
+    region = None
+    if segmentation.grow and scorer.net is not None:
+        start = time.perf_counter()
+        region = growth_region(pre, regions, segmentation.classical)
+        mask = grow_lesions(mask, region)
+        timings["grow"] = round(time.perf_counter() - start, 3)
     return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, timings)
 
 
