@@ -130,6 +130,7 @@ class StudyAnalysis:
             `growth_region` when there is one.
         growth_region: native voxels the lesions could grow over (None when not grown).
         regions: anatomical regions on the working grid (for location classes and volumes).
+        native_regions: the same labels on the native FLAIR grid (lesion locations, growth, the written map).
         timings_s: seconds per stage.
     """
 
@@ -140,18 +141,19 @@ class StudyAnalysis:
     native_mask: LabelVolume
     growth_region: LabelVolume | None
     regions: RegionMap
+    native_regions: LabelVolume
     timings_s: dict[str, float]
 
 
 ANALYSIS_STAGES = ("read", *STAGES, "segment", "regions")
 
 
-def growth_region(pre: PreprocessedStudy, regions: RegionMap, config: ClassicalConfig) -> LabelVolume:
+def growth_region(pre: PreprocessedStudy, native_regions: LabelVolume, config: ClassicalConfig) -> LabelVolume:
     """Native voxels lesions may grow over: those the classical rule calls lesion (its working-grid score mapped to
-    the native grid, >= 0.5) outside the cortex of the region map (FLAIR-bright cortex is not white-matter lesion)."""
+    the native grid, >= 0.5) outside the cortex of the native region map (FLAIR-bright cortex is not white-matter
+    lesion)."""
     score = pre.to_native(flair_hyperintensity_score(pre.channels, pre.brain_mask, config))
-    cortex = pre.to_native(regions.regions).array == CORTEX
-    return score.as_labels(((score.array >= 0.5) & ~cortex).astype(np.uint8))
+    return score.as_labels(((score.array >= 0.5) & (native_regions.array != CORTEX)).astype(np.uint8))
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
@@ -174,34 +176,35 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     start = time.perf_counter()
     reference = pre.channels.get("t1", pre.channels["flair"])
     regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
+    native_regions = pre.to_native(regions.regions)
     timings["regions"] = round(time.perf_counter() - start, 3)
     region = None
     if segmentation.grow and scorer.net is not None:
         start = time.perf_counter()
-        region = growth_region(pre, regions, segmentation.classical)
+        region = growth_region(pre, native_regions, segmentation.classical)
         mask = grow_lesions(mask, region)
         timings["grow"] = round(time.perf_counter() - start, 3)
-    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, timings)
+    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings)
 
 
 def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
-                    ) -> tuple[LesionTable, LesionSummary, LabelVolume]:
-    """Lesion table and summary of a native-grid lesion id map; also returns the native region map."""
+                    ) -> tuple[LesionTable, LesionSummary]:
+    """Lesion table and summary of a native-grid lesion id map."""
     pre = analysis.pre
-    native_regions = pre.to_native(analysis.regions.regions)
+    native_regions = analysis.native_regions
     t1 = pre.to_native(pre.channels["t1"]) if "t1" in pre.channels else None
     table = lesion_table(lesion_ids, native_regions, flair=pre.to_native(pre.channels["flair"]), t1=t1,
                          probability=analysis.native_probability, config=config)
     regions_native = RegionMap(native_regions, analysis.regions.intracranial_volume_mm3,
                                analysis.regions.patient_to_template)
     summary = summarize(table, regions_native, pre.native_brain_mask)
-    return table, summary, native_regions
+    return table, summary
 
 
 def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: LabelVolume, config: RegionConfig,
                         *, intermediates: bool) -> tuple[dict[str, str], LesionSummary]:
     """Write one study's native-grid images, lesion table and summary into `folder`; return file -> space."""
-    table, summary, native_regions = measure_lesions(analysis, lesion_ids, config)
+    table, summary = measure_lesions(analysis, lesion_ids, config)
     warnings = qc_warnings(analysis.pre, table)
     for warning in warnings:
         log.warning("QC: %s", warning)
@@ -209,7 +212,7 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
     write_nifti(analysis.native_probability, folder / PROBABILITY_NAME)
     write_nifti(lesion_ids.with_array((lesion_ids.array > 0).astype(np.uint8)), folder / MASK_NAME)
     write_nifti(lesion_ids.with_array(lesion_ids.array.astype(np.int32)), folder / LABELS_NAME)
-    write_nifti(native_regions, folder / REGIONS_NAME)
+    write_nifti(analysis.native_regions, folder / REGIONS_NAME)
     outputs.update({name: NATIVE for name in (PROBABILITY_NAME, MASK_NAME, LABELS_NAME, REGIONS_NAME)})
     if analysis.growth_region is not None:
         write_nifti(analysis.growth_region, folder / GROWTH_REGION_NAME, dtype=np.uint8)
