@@ -6,10 +6,8 @@ they import it as `harness`.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -24,16 +22,24 @@ def segment_command(flair: Path, t1: Path | None, out: Path, extra: list[str]) -
     return cmd + (["--t1", str(t1)] if t1 is not None else [])
 
 
+# Runs the command and reports its exit code, wall seconds and peak RSS. It sits between the caller and the command
+# because a child's ru_maxrss starts from the high-water mark of the memory it was started from: exec'd straight from
+# a large process (a test run, a benchmark holding images) the figure would be the caller's, not the command's.
+_TIMER = """import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss)
+"""
+
+
 def run_timed(cmd: list[str], what: str) -> tuple[float, float]:
-    """Run `cmd` (stdout discarded, stderr shown); return (wall seconds, the child's peak resident MB).
+    """Run `cmd` (stdout discarded, stderr shown); return (wall seconds, the command's peak resident MB).
 
     Raises RuntimeError naming `what` when the command fails.
     """
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    timer = subprocess.run([sys.executable, "-c", _TIMER, *cmd], stdout=subprocess.PIPE, text=True, check=True)
+    code, wall, maxrss_kb = timer.stdout.split()
+    if int(code) != 0:
         raise RuntimeError(f"{what}: exit status {code} from {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024
+    return float(wall), int(maxrss_kb) / 1024
