@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from lesionwatch.cli.main import main
@@ -107,6 +108,17 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
     assert main(["--no-progress", "--force", "finetune", str(data), "--from", str(model), "--out", str(tuned),
                  "--iterations", "2", "--val-fraction", "0", "--cache", str(tmp_path / "cache")]) == 0
     assert json.loads((tuned / "model_card.json").read_text())["training"]["validation_patients"] == []
+    # train --continue-from: a further stage from the model's weights, its architecture winning over --features;
+    # at learning rate 0 the weights stay exactly the starting model's
+    staged = tmp_path / "stage2"
+    assert main(["--no-progress", "train", str(data), "--out", str(staged), "--continue-from", str(model),
+                 "--features", "2,2", "--learning-rate", "0", "--iterations", "2", "--val-fraction", "0",
+                 "--cache", str(tmp_path / "cache")]) == 0
+    card = json.loads((staged / "model_card.json").read_text())
+    assert card["training"]["fine_tuned_from"] == "tiny-test"
+    assert card["architecture_args"]["features"] == [4, 8] and card["training"]["recipe"]["learning_rate"] == 0
+    start, after = torch.load(model / "weights.pt"), torch.load(staged / "weights.pt")
+    assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)
 
 
 def _brain_case(affine: np.ndarray | None = None) -> PreparedCase:

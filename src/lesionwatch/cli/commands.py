@@ -376,8 +376,15 @@ def train(
         "uniformly (small ones as often as large) rather than a lesion voxel.")] = 0.0,
     blob_weight: Annotated[float, typer.Option(
         "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")] = 0.0,
+    learning_rate: Annotated[float, typer.Option(
+        "--learning-rate", min=0.0, help="Initial Adam learning rate (cosine decay to 5% of it).")] = 2e-3,
+    continue_from: Annotated[str | None, typer.Option(
+        "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
+        "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
+    ] = None,
 ) -> None:
     """Train a lesion segmentation model; rerun the same command to resume after an interruption."""
+    from lesionwatch.models.card import resolve_model_dir
     from lesionwatch.training.augmentation import AugmentationConfig
     from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
@@ -388,9 +395,11 @@ def train(
     except ValueError as exc:
         raise ConfigError(f"--features {features!r}: expected comma-separated integers such as 12,24,48,96") from exc
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
-                            blob_weight=blob_weight,
+                            blob_weight=blob_weight, learning_rate=learning_rate,
                             augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction))
+    init = resolve_model_dir(continue_from) if continue_from is not None else None
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
+              init_model=init,
               force=STATE.force, progress=STATE.progress, data_description=", ".join(str(d) for d in data),
               lesion_masks=tuple(lesion_masks or ()), validation_fraction=val_fraction)
     typer.echo(f"model written to {out}")
