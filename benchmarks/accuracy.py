@@ -86,13 +86,16 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
     """Dice and lesion F1 of each unseen case per (threshold, minimum lesion volume), from its saved map.
 
     Where the run wrote a growth region (`lesionwatch segment --grow`, the default), every point is scored both
-    without and with the lesions grown over it ("grown"), as segment does after thresholding.
+    without and with the lesions grown over it ("grown"), as segment does after thresholding. Where the run dropped
+    midline lesions (`--midline-mm`, recorded with the region map's registration in its provenance), every point
+    drops them too, after growth, as segment does.
     Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
     from lesionwatch.io.nifti import read_volume
     from lesionwatch.lesions.components import grow_lesions, lesion_mask
-    from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME
+    from lesionwatch.lesions.locations import midline_lesions
+    from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME, REGIONS_NAME
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
     scores: dict[tuple[float, float, bool], list[tuple[str, float, float]]] = {}
@@ -101,11 +104,19 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
         prob = read_volume(folder / PROBABILITY_NAME)
         region = read_labels(folder / GROWTH_REGION_NAME) if (folder / GROWTH_REGION_NAME).is_file() else None
         truth = read_labels(cases[str(r["case"])].truth)
+        provenance = (json.loads((folder / "provenance.json").read_text())
+                      if (folder / "provenance.json").is_file() else {"config": {"segmentation": {}}})
+        midline_mm = float(provenance["config"]["segmentation"].get("midline_mm", 0.0))
+        transform = provenance.get("patient_to_template")
+        regions = read_labels(folder / REGIONS_NAME) if midline_mm > 0 and transform is not None else None
         for t in thresholds:
             for v in min_volumes:
                 mask = lesion_mask(prob, t, v)
                 for grown in (False, True) if region is not None else (False,):
                     pred = grow_lesions(mask, region) if grown and region is not None else mask
+                    if regions is not None:
+                        drop = midline_lesions(pred, regions, np.array(transform), midline_mm)
+                        pred = pred.with_array((pred.mask & ~drop).astype(np.uint8))
                     m = evaluate_segmentation(pred, truth, surface_distance=False)
                     scores.setdefault((t, v, grown), []).append((str(r["case"]), m.dice, m.lesion_f1))
     means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -63,3 +64,30 @@ def test_sweep_scores_growth_where_the_run_wrote_a_region(tmp_path: Path,
     assert at[True]["dice"] == 1.0 and at[True]["lesion_f1"] == 1.0
     assert at[False]["dice"] == 2 * 27 / (27 + 125)
     assert "| 0.50 | 0 | yes | 1.000 | 1.000 | 1.000 |" in text
+
+
+def test_sweep_drops_midline_lesions_where_the_run_did(tmp_path: Path,
+                                                      load_benchmark: Callable[[str], ModuleType]) -> None:
+    bench = load_benchmark("accuracy")
+    affine = np.eye(4)
+    affine[0, 3] = -15.0  # world x = voxel i - 15: the mid-sagittal plane runs through i = 15
+    truth = np.zeros((30, 30, 30), np.uint8)
+    truth[3:8, 5:10, 5:10] = 1  # a lateral lesion
+    prob = np.zeros(truth.shape, np.float32)
+    prob[3:8, 5:10, 5:10] = 0.9
+    prob[13:17, 18:24, 18:24] = 0.9  # bright at the midline, in the "cortex": a false positive
+    regions = np.full(truth.shape, 2, np.uint8)  # cortex everywhere
+    for name, image in (("truth.nii.gz", truth), ("out/case1/lesion_probability_space-native.nii.gz", prob),
+                        ("out/case1/regions_space-native.nii.gz", regions)):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(image, affine), tmp_path / name)
+    case = bench.Case("case1", "p1", tmp_path / "truth.nii.gz", None, tmp_path / "truth.nii.gz")
+    scores = {}
+    for midline_mm in (0.0, 5.0):
+        (tmp_path / "out/case1/provenance.json").write_text(json.dumps(
+            {"config": {"segmentation": {"midline_mm": midline_mm}}, "patient_to_template": np.eye(4).tolist()}))
+        _, records = bench.sweep([{"case": "case1", "role": "test"}], {"case1": case}, tmp_path / "out",
+                                 thresholds=(0.5,), min_volumes=(0.0,))
+        scores[midline_mm] = records[0]
+    assert scores[0.0]["lesion_f1"] < 1.0  # the run kept midline lesions: the false positive counts
+    assert scores[5.0]["dice"] == 1.0 and scores[5.0]["lesion_f1"] == 1.0

@@ -118,6 +118,9 @@ def segment(
     tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
     grow: Annotated[bool, typer.Option(
         "--grow/--no-grow", help="Grow lesions over connected FLAIR-hyperintense white matter.")] = True,
+    midline_mm: Annotated[float, typer.Option(
+        "--midline-mm", min=0.0, help="Drop lesions lying mostly within this many mm of the mid-sagittal plane "
+        "outside the white matter and brainstem (falx cortex, septum); 0 keeps them.")] = 5.0,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
@@ -131,7 +134,8 @@ def segment(
     inputs = study_inputs(flair, t1, t2, pd, bids, series)
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow,
+                             midline_mm=midline_mm)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
     out_dir = run_segment(inputs, out, pre, seg, options)

@@ -18,7 +18,7 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import grow_lesions, label_lesions, lesion_mask
-from lesionwatch.lesions.locations import CORTEX, RegionConfig, RegionMap, map_regions
+from lesionwatch.lesions.locations import CORTEX, RegionConfig, RegionMap, map_regions, midline_lesions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
@@ -62,6 +62,9 @@ class SegmentationConfig:
             (FLAIR-hyperintense in the eroded brain, not bright on T1; `classical` sets it), outside the cortex of
             the region map: the network finds lesions, the FLAIR draws their edges, which matters on scanners
             unlike the training data.
+        midline_mm: after growth, drop the network's lesions lying mostly within this distance of the template's
+            mid-sagittal plane and mostly outside its white matter and infratentorial brain (interhemispheric cortex,
+            septum pellucidum, fornix: `lesions.locations.midline_lesions`); 0 keeps them.
         classical: settings of the classical method (and of the region lesions are grown over).
         regions: how anatomical regions and lesion location classes are found.
     """
@@ -72,6 +75,7 @@ class SegmentationConfig:
     min_lesion_volume_mm3: float | None = None
     flip_tta: bool = False
     grow: bool = True
+    midline_mm: float = 5.0
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
 
@@ -184,6 +188,12 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
         region = growth_region(pre, native_regions, segmentation.classical)
         mask = grow_lesions(mask, region)
         timings["grow"] = round(time.perf_counter() - start, 3)
+    if segmentation.midline_mm > 0 and scorer.net is not None:
+        midline = midline_lesions(mask, native_regions, regions.patient_to_template, segmentation.midline_mm)
+        if midline.any():
+            log.info("%d mm3 of midline lesions outside the white matter dropped (interhemispheric cortex, septum)",
+                     round(float(midline.sum()) * mask.voxel_volume_mm3))
+            mask = mask.with_array((mask.mask & ~midline).astype(np.uint8))
     return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings)
 
 
@@ -249,7 +259,9 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
             config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation)},
             timings_s=analysis.timings_s, outputs=outputs,
             extra={"qc": preprocessing_qc(analysis.pre), "summary": summary.as_dict(),
-                   "model": model_provenance(scorer), "dicom_series": analysis.study.dicom},
+                   "model": model_provenance(scorer), "dicom_series": analysis.study.dicom,
+                   # the region map's registration (patient world -> MNI world), which places the midline
+                   "patient_to_template": np.round(analysis.regions.patient_to_template, 6).tolist()},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
     if options.report:
