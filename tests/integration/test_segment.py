@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lesionwatch.cli.main import main
@@ -65,7 +66,8 @@ def test_shipped_model_finds_synthetic_lesions(tmp_path: Path, with_t1: bool) ->
     assert m.predicted_volume_mm3 < 3 * m.truth_volume_mm3  # fails for one that outputs everything
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["model"]["name"] == "lesionwatch-unet-default" and len(prov["model"]["sha256"]) == 64
-    assert prov["config"]["segmentation"]["grow"] is True
+    assert prov["config"]["segmentation"]["grow"] is True and prov["config"]["segmentation"]["midline_mm"] == 5.0
+    assert "midline" in prov["timings_s"] and np.array(prov["patient_to_template"]).shape == (4, 4)
     assert (out / "lesion_growth_region_space-native.nii.gz").is_file()
     if with_t1:  # growth only enlarges the network's lesions: same or fewer lesions, every voxel kept
         plain = tmp_path / "plain"

@@ -189,11 +189,13 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
         mask = grow_lesions(mask, region)
         timings["grow"] = round(time.perf_counter() - start, 3)
     if segmentation.midline_mm > 0 and scorer.net is not None:
+        start = time.perf_counter()
         midline = midline_lesions(mask, native_regions, regions.patient_to_template, segmentation.midline_mm)
         if midline.any():
             log.info("%d mm3 of midline lesions outside the white matter dropped (interhemispheric cortex, septum)",
                      round(float(midline.sum()) * mask.voxel_volume_mm3))
             mask = mask.with_array((mask.mask & ~midline).astype(np.uint8))
+        timings["midline"] = round(time.perf_counter() - start, 3)
     return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings)
 
 
