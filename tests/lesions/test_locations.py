@@ -84,7 +84,7 @@ def test_midline_lesions_are_the_non_white_matter_ones_at_the_mid_sagittal_plane
     lesions = LabelVolume(mask, affine)
     found = midline_lesions(lesions, LabelVolume(regions, affine), np.eye(4), 5.0)
     assert found.sum() == 5 * 4 * 4 and found[20, 6, 6]
-    # the midline is the template's: shifted 10 mm in the patient's world, the lateral lesion is the midline one
+    # the midline is the template's: mapped 14.5 mm over, the lateral lesion is the one at the midline
     shift = np.eye(4)
     shift[0, 3] = 14.5  # patient x = -14.5 -> template x = 0
     found = midline_lesions(lesions, LabelVolume(regions, affine), shift, 5.0)
