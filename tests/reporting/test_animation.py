@@ -38,3 +38,20 @@ def test_gif_has_one_image_per_frame() -> None:
     frames = animation_frames([_display(1.0, 20)], LOCATION_PALETTE, [], width_px=40)
     gif = Image.open(io.BytesIO(encode_gif(frames)))
     assert gif.n_frames == len(frames) == 10
+
+
+def test_gif_keeps_a_colour_seen_in_one_frame_only() -> None:
+    import io
+
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, 40).astype(np.uint8)
+    frames = [np.repeat(np.repeat(np.roll(ramp, i)[None, :, None], 30, 0), 3, 2) for i in range(12)]
+    frames[7][10:16, 10:16] = (230, 20, 40)  # one small red patch in one frame
+    gif = Image.open(io.BytesIO(encode_gif(frames)))
+    gif.seek(7)
+    patch = np.asarray(gif.convert("RGB"))[12, 12].astype(int)
+    assert abs(patch - np.array([230, 20, 40])).max() <= 16
+    gif.seek(3)
+    grey = np.asarray(gif.convert("RGB"))[5].astype(int)
+    assert np.abs(grey - np.repeat(np.roll(ramp, 3)[:, None], 3, 1)).max() <= 16  # greys survive the shared palette
