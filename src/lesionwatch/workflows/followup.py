@@ -140,8 +140,9 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation)
     # the studies' lesions come from the joint analysis of their probabilities (not from each study's own mask), and
-    # that analysis does not grow lesions over the FLAIR-hyperintense region: not computed, not written
-    segmentation = dataclasses.replace(segmentation, grow=False)
+    # that analysis neither grows lesions over the FLAIR-hyperintense region nor drops midline ones: not computed, the
+    # region not written
+    segmentation = dataclasses.replace(segmentation, grow=False, midline_mm=0.0)
     config = dataclasses.replace(followup, change=dataclasses.replace(
         followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
