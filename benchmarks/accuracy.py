@@ -95,6 +95,7 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
     from lesionwatch.io.nifti import read_volume
     from lesionwatch.lesions.components import grow_lesions, lesion_mask
     from lesionwatch.lesions.locations import midline_lesions
+    from lesionwatch.workflows.preprocess import PROVENANCE_NAME
     from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME, REGIONS_NAME
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
@@ -104,18 +105,18 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
         prob = read_volume(folder / PROBABILITY_NAME)
         region = read_labels(folder / GROWTH_REGION_NAME) if (folder / GROWTH_REGION_NAME).is_file() else None
         truth = read_labels(cases[str(r["case"])].truth)
-        provenance = (json.loads((folder / "provenance.json").read_text())
-                      if (folder / "provenance.json").is_file() else {"config": {"segmentation": {}}})
+        provenance = (json.loads((folder / PROVENANCE_NAME).read_text())
+                      if (folder / PROVENANCE_NAME).is_file() else {"config": {"segmentation": {}}})
         midline_mm = float(provenance["config"]["segmentation"].get("midline_mm", 0.0))
-        transform = provenance.get("patient_to_template")
-        regions = read_labels(folder / REGIONS_NAME) if midline_mm > 0 and transform is not None else None
+        transform = np.array(provenance.get("patient_to_template", np.nan))
+        regions = read_labels(folder / REGIONS_NAME) if midline_mm > 0 and transform.shape == (4, 4) else None
         for t in thresholds:
             for v in min_volumes:
                 mask = lesion_mask(prob, t, v)
                 for grown in (False, True) if region is not None else (False,):
                     pred = grow_lesions(mask, region) if grown and region is not None else mask
                     if regions is not None:
-                        drop = midline_lesions(pred, regions, np.array(transform), midline_mm)
+                        drop = midline_lesions(pred, regions, transform, midline_mm)
                         pred = pred.with_array((pred.mask & ~drop).astype(np.uint8))
                     m = evaluate_segmentation(pred, truth, surface_distance=False)
                     scores.setdefault((t, v, grown), []).append((str(r["case"]), m.dice, m.lesion_f1))

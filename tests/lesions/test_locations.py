@@ -89,3 +89,5 @@ def test_midline_lesions_are_the_non_white_matter_ones_at_the_mid_sagittal_plane
     shift[0, 3] = 14.5  # patient x = -14.5 -> template x = 0
     found = midline_lesions(lesions, LabelVolume(regions, affine), shift, 5.0)
     assert found[6, 6, 6] and not found[20, 6, 6] and found.sum() == 4 * 4 * 4
+    empty = midline_lesions(LabelVolume(np.zeros(shape, np.uint8), affine), LabelVolume(regions, affine), shift, 5.0)
+    assert empty.shape == shape and not empty.any()

@@ -217,9 +217,6 @@ def midline_lesions(mask: LabelVolume, regions: LabelVolume, patient_to_template
         Boolean array, True on the voxels of the lesions found.
     """
     labels, n = label_lesions(mask.mask)
-    out = np.zeros(mask.shape, bool)
-    if n == 0:
-        return out
     voxels = np.nonzero(labels)
     ids = labels[voxels]
     to_template = patient_to_template @ mask.affine
