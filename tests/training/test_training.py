@@ -17,6 +17,7 @@ from lesionwatch.training.augmentation import (
     AugmentationConfig,
     LesionIntensities,
     cut_field_of_view,
+    lesion_intensities,
     lesion_shape_bank,
     sample_patch,
     transplant_lesions,
@@ -148,6 +149,29 @@ def test_transplanted_lesions_take_tissue_only_brighten_flair_and_darken_t1() ->
     assert np.all(img[0] >= case.channels[0]) and np.all(img[1] <= case.channels[1])
     assert np.array_equal(img[0][18:22], case.channels[0][18:22])  # CSF untouched
     assert not case.label.any()  # inputs are not modified in place
+
+
+def test_small_transplanted_lesions_take_the_small_real_lesions_fainter_brightness() -> None:
+    case = _brain_case()
+    label = np.zeros(case.label.shape, np.uint8)
+    flair = case.channels[0].copy()
+    for i, x in enumerate(range(6, 16, 2)):  # five small real lesions (8 mm3), faint: z 1.0-1.4
+        label[x, 8:10, 8:10] = 1
+        flair[x, 8:10, 8:10] = 1.0 + 0.1 * i
+    label[6:14, 24:32, 24:32] = 1  # one large bright lesion (512 mm3)
+    flair[6:14, 24:32, 24:32] = 4.0
+    real = PreparedCase("c", "p", np.stack([flair, case.channels[1]]), label, case.brain, case.affine)
+    pooled = lesion_intensities([real])
+    matched = lesion_intensities([real], small=True)
+    assert pooled.flair_small is None and pooled.flair[0] > 3.0  # the large lesion dominates the voxels
+    assert matched.flair_small is not None and 1.0 <= matched.flair_small[0] < matched.flair_small[1] <= 1.4
+    mask = np.zeros(label.shape, bool)
+    mask[24:27, 10:13, 10:13] = True  # small transplant (27 mm3)
+    mask[24:32, 24:32, 24:32] = True  # large transplant (512 mm3)
+    img, lab = transplant_lesions(case.channels, case.label, case.brain, mask, np.random.default_rng(0), matched)
+    small_peak, large_peak = img[0][24:27, 10:13, 10:13].max(), img[0][27:30, 27:30, 27:30].max()
+    assert small_peak < 1.4 * 1.3 and large_peak > 3.0  # texture varies the target by a few per cent
+    assert lab[24:27, 10:13, 10:13].all()
 
 
 def test_transplant_masks_attach_by_world_space_and_patches_follow_them(tmp_path: Path) -> None:

@@ -382,6 +382,9 @@ def train(
         "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")] = 0.0,
     learning_rate: Annotated[float, typer.Option(
         "--learning-rate", min=0.0, help="Initial Adam learning rate (cosine decay to 5% of it).")] = 2e-3,
+    match_small_lesions: Annotated[bool, typer.Option(
+        "--match-small-lesions", help="Transplanted lesions under 100 mm3 take the brightness of the training "
+        "cases' small real lesions (fainter) instead of that of all lesion voxels.")] = False,
     continue_from: Annotated[str | None, typer.Option(
         "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
         "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
@@ -400,7 +403,8 @@ def train(
         raise ConfigError(f"--features {features!r}: expected comma-separated integers such as 12,24,48,96") from exc
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
                             blob_weight=blob_weight, learning_rate=learning_rate,
-                            augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction))
+                            augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction,
+                                                            match_small_lesions=match_small_lesions))
     init = resolve_model_dir(continue_from) if continue_from is not None else None
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
               init_model=init,

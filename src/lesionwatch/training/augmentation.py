@@ -29,6 +29,8 @@ class AugmentationConfig:
     `lesion_centred_fraction` of patches are centred on a lesion voxel drawn uniformly, so a lesion is picked in
     proportion to its volume; `per_lesion_fraction` of those instead pick one of the case's lesions uniformly
     (each lesion equally often, small ones included) and then a voxel of it (needs `index_lesions`).
+    `match_small_lesions` gives transplanted lesions under SMALL_LESION_MM3 the brightness of the training cases'
+    small real lesions (see `LesionIntensities.flair_small`) instead of that of all lesion voxels.
     """
 
     patch_size: tuple[int, int, int] = (48, 48, 48)
@@ -43,25 +45,57 @@ class AugmentationConfig:
     p_transplant: float = 0.5
     p_field_of_view_cut: float = 0.15
     per_lesion_fraction: float = 0.0
+    match_small_lesions: bool = False
+
+
+SMALL_LESION_MM3 = 100.0
 
 
 @dataclass(frozen=True)
 class LesionIntensities:
-    """Ranges (10th-90th percentile, robust z units) of real lesion intensities in the training cases."""
+    """Ranges (10th-90th percentile, robust z units) of real lesion intensities in the training cases.
+
+    `flair` and `t1` pool every lesion voxel, so large bright lesions dominate them. `flair_small` (None unless
+    asked for) is the range of the mean FLAIR of each real lesion under SMALL_LESION_MM3: small lesions are
+    fainter (partial volume; in the shared data their means lie around z 1.0-1.9 against 1.6-4.4 for the pooled
+    voxels), and a model that only ever sees bright small lesions misses the faint ones.
+    """
 
     flair: tuple[float, float] = (2.0, 3.5)
     t1: tuple[float, float] = (-1.5, 0.0)
+    flair_small: tuple[float, float] | None = None
 
 
-def lesion_intensities(cases: list[PreparedCase]) -> LesionIntensities:
-    """Pooled percentiles of the training cases' real lesion voxels (FLAIR, and T1 where present)."""
+def _voxel_mm3(case: PreparedCase) -> float:
+    return 1.0 if case.affine is None else float(abs(np.linalg.det(case.affine[:3, :3])))
+
+
+def _small_lesion_means(case: PreparedCase) -> npt.NDArray[np.float64]:
+    labels, n = label_lesions(case.label > 0)
+    if n == 0:
+        return np.zeros(0)
+    index = np.arange(1, n + 1)
+    sizes = np.asarray(ndimage.sum_labels(np.ones(labels.shape), labels, index)) * _voxel_mm3(case)
+    means = np.asarray(ndimage.mean(case.channels[0], labels, index))
+    return np.asarray(means[sizes < SMALL_LESION_MM3], float)
+
+
+def lesion_intensities(cases: list[PreparedCase], small: bool = False) -> LesionIntensities:
+    """Pooled percentiles of the training cases' real lesion voxels (FLAIR, and T1 where present); with `small`,
+    also the range of the small lesions' mean FLAIR (None when the cases have fewer than 5 small lesions)."""
     flair = [c.channels[0][c.label > 0] for c in cases if c.label.any()]
     t1 = [c.channels[1][c.label > 0] for c in cases if c.label.any() and c.channels.shape[0] > 1
           and np.any(c.channels[1])]
     default = LesionIntensities()
     f = tuple(float(v) for v in np.percentile(np.concatenate(flair), [10, 90])) if flair else default.flair
     t = tuple(float(v) for v in np.percentile(np.concatenate(t1), [10, 90])) if t1 else default.t1
-    return LesionIntensities((f[0], f[1]), (t[0], t[1]))
+    flair_small = None
+    if small:
+        means = np.concatenate([_small_lesion_means(c) for c in cases] or [np.zeros(0)])
+        if means.size >= 5:
+            lo, hi = (float(v) for v in np.percentile(means, [10, 90]))
+            flair_small = (lo, hi)
+    return LesionIntensities((f[0], f[1]), (t[0], t[1]), flair_small)
 
 
 def lesion_shape_bank(cases: list[PreparedCase], max_shapes: int = 400) -> list[npt.NDArray[np.bool_]]:
@@ -133,7 +167,7 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if transplant is not None:
         img, lab = transplant_lesions(img, lab, brain, _transplant_patch(case, transplant, centre,
                                                                          config.patch_size),
-                                      rng, intensities or LesionIntensities())
+                                      rng, intensities or LesionIntensities(), _voxel_mm3(case))
     if shapes and rng.random() < config.p_synthetic_lesions:
         img, lab = _insert_lesions(img, lab, brain, rng, shapes)
     if rng.random() < config.p_field_of_view_cut:
@@ -205,13 +239,14 @@ def _transplant_patch(case: PreparedCase, transplant: npt.NDArray[np.int64], cen
 
 
 def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
-                       mask: npt.NDArray[np.bool_], rng: np.random.Generator, intensities: LesionIntensities
-                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+                       mask: npt.NDArray[np.bool_], rng: np.random.Generator, intensities: LesionIntensities,
+                       voxel_mm3: float = 1.0) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
     """Draw another patient's lesions (`mask`, this patch's grid) into the patch; returns (image, label).
 
     Only tissue takes a lesion: voxels inside the eroded brain whose FLAIR is not CSF-dark. Each lesion gets its
-    own FLAIR brightness (and T1 darkness) from the real lesions' range, with a soft partial-volume rim and a
-    little smooth texture; FLAIR can only brighten and T1 only darken, so lesions already there are kept.
+    own FLAIR brightness (and T1 darkness) from the real lesions' range (lesions under SMALL_LESION_MM3 from
+    `intensities.flair_small` when it is set), with a soft partial-volume rim and a little smooth texture; FLAIR can
+    only brighten and T1 only darken, so lesions already there are kept.
     """
     tissue = ndimage.binary_erosion(brain, iterations=2) & (img[0] > -0.5)
     region = mask & tissue
@@ -222,6 +257,10 @@ def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8],
     t1_target = np.zeros(region.shape, np.float32)
     values_f = rng.uniform(*intensities.flair, n + 1).astype(np.float32)
     values_t = rng.uniform(*intensities.t1, n + 1).astype(np.float32)
+    if intensities.flair_small is not None:
+        sizes = np.bincount(components.ravel(), minlength=n + 1) * voxel_mm3
+        small = sizes < SMALL_LESION_MM3
+        values_f[small] = rng.uniform(*intensities.flair_small, int(small.sum())).astype(np.float32)
     flair_target[region] = values_f[components[region]]
     t1_target[region] = values_t[components[region]]
     sigma = float(rng.uniform(0.7, 1.4))
