@@ -101,6 +101,11 @@ def preprocess(
     typer.echo(f"brain mask and provenance written to {out_dir}")
 
 
+MidlineOpt = Annotated[float, typer.Option(
+    "--midline-mm", min=0.0, help="Drop lesions lying mostly within this many mm of the mid-sagittal plane outside "
+    "the white matter and brainstem (falx cortex, septum); 0 keeps them.")]
+
+
 def segment(
     out: OutOpt,
     flair: FlairOpt = None,
@@ -118,9 +123,7 @@ def segment(
     tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
     grow: Annotated[bool, typer.Option(
         "--grow/--no-grow", help="Grow lesions over connected FLAIR-hyperintense white matter.")] = True,
-    midline_mm: Annotated[float, typer.Option(
-        "--midline-mm", min=0.0, help="Drop lesions lying mostly within this many mm of the mid-sagittal plane "
-        "outside the white matter and brainstem (falx cortex, septum); 0 keeps them.")] = 5.0,
+    midline_mm: MidlineOpt = 5.0,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
@@ -161,6 +164,7 @@ def followup(
     change_sd: Annotated[float, typer.Option(
         "--change-sd", min=0.5, help="FLAIR change (robust SDs of the difference image) that allows a lesion "
                                      "to appear or disappear.")] = 3.0,
+    midline_mm: MidlineOpt = 5.0,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
@@ -183,7 +187,7 @@ def followup(
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
