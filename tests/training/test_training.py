@@ -117,6 +117,7 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
                  "--cache", str(tmp_path / "cache")]) == 0
     card = json.loads((staged / "model_card.json").read_text())
     assert card["training"]["fine_tuned_from"] == "tiny-test"
+    assert card["training"]["base_training"]["iterations"] == 4  # the first stage's record travels with it
     assert card["architecture_args"]["features"] == [4, 8] and card["training"]["recipe"]["learning_rate"] == 0
     start, after = torch.load(model / "weights.pt"), torch.load(staged / "weights.pt")
     assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)

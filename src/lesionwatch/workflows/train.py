@@ -179,6 +179,8 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
         training={
             "command": " ".join(sys.argv), "recipe": asdict(replace(config)), "data": data_description,
             "fine_tuned_from": base_card.name if base_card else None,
+            # the starting model's own record, so a staged or fine-tuned model carries its whole recipe
+            "base_training": base_card.training if base_card else None,
             "transplanted_lesion_masks": [p.name for p in mask_files],
             "train_cases": [c.name for c in train_set], "validation_cases": [c.name for c in val_set],
             # every patient whose labels shaped these weights, the starting model's included
