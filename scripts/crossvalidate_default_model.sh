@@ -5,24 +5,37 @@
 # Every case is segmented by the fold that never saw its patient; --sweep re-thresholds the unseen probability maps
 # (the shipped threshold and minimum lesion volume are chosen from that table). Same recipe as the shipped model
 # (scripts/train_default_model.sh: 2100 iterations, the full cosine schedule). Folds run side by side, one thread
-# each (2 CPU cores, about 50 minutes, then 5 of benchmark); each resumes if interrupted. The recipe is
-# scripts/lib_recipe.sh (TRAIN_ARGS adds options).
+# each (2 CPU cores, 45-95 minutes depending on the machine, then 10 of benchmark); each resumes if interrupted.
+# The recipe is scripts/lib_recipe.sh (TRAIN_ARGS adds options).
+# STAGE2_ARGS (optional) tests a second training stage: each fold then trains on from its stage-1 weights
+# (`train --continue-from`, same data and recipe, STAGE2_ARGS appended) into OUT/<fold>_stage2, and those folds are
+# benchmarked too (OUT/benchmark_stage2), so stage 2 is compared with its own stage 1 on the same unseen scans;
+# e.g. STAGE2_ARGS="--iterations 500 --learning-rate 1e-3 --per-lesion-fraction 1.0 --blob-weight 1.0" (session 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
 OUT=${1:-models-trained/cv}
 source scripts/lib_recipe.sh
 mkdir -p "$OUT"
+read -r -a stage2 <<< "${STAGE2_ARGS:-}"
 fold() {  # name, excluded patients...
   local name=$1; shift
   local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
-  OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" \
-    --max-minutes 150 --name "lesionwatch-unet-$name" --out "$OUT/$name" --cache "$OUT/cache" > "$OUT/$name.log" 2>&1
+  [ -f "$OUT/$name/model_card.json" ] || OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train \
+    "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" --max-minutes 150 --name "lesionwatch-unet-$name" \
+    --out "$OUT/$name" --cache "$OUT/cache" > "$OUT/$name.log" 2>&1
+  [ ${#stage2[@]} -eq 0 ] || [ -f "$OUT/${name}_stage2/model_card.json" ] || OMP_NUM_THREADS=1 \
+    .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" \
+    --continue-from "$OUT/$name" "${stage2[@]}" --max-minutes 150 --name "lesionwatch-unet-$name-stage2" \
+    --out "$OUT/${name}_stage2" --cache "$OUT/cache" > "$OUT/${name}_stage2.log" 2>&1
 }
-[ -f "$OUT/foldA/model_card.json" ] || fold foldA P18 P39 &
-[ -f "$OUT/foldB/model_card.json" ] || fold foldB P14 patient26 &
+fold foldA P18 P39 &
+fold foldB P14 patient26 &
 wait
 # the shipped operating point (the folds' own cards keep 0.5 / 5 mm3: they had no validation patient); --sweep
 # re-thresholds the same probability maps and keeps every case at every point (OUT/benchmark/accuracy_model.json)
 .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark" --model "$OUT/foldA" \
   --model "$OUT/foldB" --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
+[ ${#stage2[@]} -eq 0 ] || .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark_stage2" \
+  --model "$OUT/foldA_stage2" --model "$OUT/foldB_stage2" --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 \
+  --no-report
