@@ -37,6 +37,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.strip() == f"lesionwatch {__version__}"
 
 
+def test_models_list_shows_the_default_and_its_cross_validated_scores(capsys: pytest.CaptureFixture[str]) -> None:
+    from lesionwatch.models.card import read_card, resolve_model_dir
+
+    runs = read_card(resolve_model_dir("default")).metrics["mean_over_runs"]
+    code, out, _ = run(["models", "list"], capsys)
+    assert code == 0 and out.startswith("default ")
+    n = len(runs["runs"])
+    expected = f"Dice {runs['dice']} / lesion F1 {runs['lesion_f1']} on unseen patients (mean of {n} runs)"
+    assert expected in out
+
+
 def test_preprocess_writes_mask_in_native_grid_with_provenance(
         tmp_path: Path, stripped_case: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
