@@ -9,8 +9,9 @@
 # The recipe is scripts/lib_recipe.sh (TRAIN_ARGS adds options).
 # STAGE2_ARGS (optional) tests a second training stage: each fold then trains on from its stage-1 weights
 # (`train --continue-from`, same data and recipe, STAGE2_ARGS appended) into OUT/<fold>_stage2, and those folds are
-# benchmarked too (OUT/benchmark_stage2), so stage 2 is compared with its own stage 1 on the same unseen scans;
-# e.g. STAGE2_ARGS="--iterations 500 --learning-rate 1e-3 --per-lesion-fraction 1.0 --blob-weight 1.0" (session 12).
+# benchmarked too (OUT/benchmark_stage2), so stage 2 is compared with its own stage 1 on the same unseen scans.
+# Session 12 ran STAGE2_ARGS="--iterations 500 --learning-rate 1e-3 --per-lesion-fraction 1.0 --blob-weight 1.0
+# --match-small-lesions" (not adopted; docs/model.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LESIONWATCH_SHARED_DATA:-../shared/data}
