@@ -19,24 +19,27 @@ OUT=${1:-models-trained/cv}
 source scripts/lib_recipe.sh
 mkdir -p "$OUT"
 read -r -a stage2 <<< "${STAGE2_ARGS:-}"
+train_stage() {  # out folder, model name, extra train options...; uses the caller's excl; skips a done stage
+  local out=$1 model_name=$2; shift 2
+  [ -f "$out/model_card.json" ] || OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" \
+    "${RECIPE[@]}" "${excl[@]}" "$@" --max-minutes 150 --name "$model_name" --out "$out" --cache "$OUT/cache" \
+    > "$out.log" 2>&1
+}
 fold() {  # name, excluded patients...
   local name=$1; shift
   local excl=(); for p in "$@"; do excl+=(--exclude-patients "$p"); done
-  [ -f "$OUT/$name/model_card.json" ] || OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train \
-    "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" --max-minutes 150 --name "lesionwatch-unet-$name" \
-    --out "$OUT/$name" --cache "$OUT/cache" > "$OUT/$name.log" 2>&1
-  [ ${#stage2[@]} -eq 0 ] || [ -f "$OUT/${name}_stage2/model_card.json" ] || OMP_NUM_THREADS=1 \
-    .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" "${excl[@]}" \
-    --continue-from "$OUT/$name" "${stage2[@]}" --max-minutes 150 --name "lesionwatch-unet-$name-stage2" \
-    --out "$OUT/${name}_stage2" --cache "$OUT/cache" > "$OUT/${name}_stage2.log" 2>&1
+  train_stage "$OUT/$name" "lesionwatch-unet-$name"
+  [ ${#stage2[@]} -eq 0 ] || train_stage "$OUT/${name}_stage2" "lesionwatch-unet-$name-stage2" \
+    --continue-from "$OUT/$name" "${stage2[@]}"
 }
 fold foldA P18 P39 &
 fold foldB P14 patient26 &
 wait
+benchmark() {  # suffix of the fold folders and of the benchmark folder ("" or _stage2)
+  .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark$1" --model "$OUT/foldA$1" \
+    --model "$OUT/foldB$1" --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
+}
 # the shipped operating point (the folds' own cards keep 0.5 / 5 mm3: they had no validation patient); --sweep
 # re-thresholds the same probability maps and keeps every case at every point (OUT/benchmark/accuracy_model.json)
-.venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark" --model "$OUT/foldA" \
-  --model "$OUT/foldB" --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
-[ ${#stage2[@]} -eq 0 ] || .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark_stage2" \
-  --model "$OUT/foldA_stage2" --model "$OUT/foldB_stage2" --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 \
-  --no-report
+benchmark ""
+[ ${#stage2[@]} -eq 0 ] || benchmark _stage2

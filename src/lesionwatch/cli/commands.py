@@ -469,9 +469,10 @@ def models_list() -> None:
         dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
         # every cross-validation run of the recipe, where the card has them: one run is as noisy as the effects
         runs = card.metrics.get("mean_over_runs", {})
-        unseen = ([runs["dice"], runs["lesion_f1"]] if {"dice", "lesion_f1"} <= runs.keys()
-                  else card.metrics.get("cross_validation_unseen", {}).get("mean_over_cases"))
-        runs_note = f" (mean of {len(runs['runs'])} runs)" if isinstance(runs.get("runs"), list) else ""
+        if {"dice", "lesion_f1", "runs"} <= runs.keys():
+            unseen, runs_note = [runs["dice"], runs["lesion_f1"]], f" (mean of {len(runs['runs'])} runs)"
+        else:
+            unseen, runs_note = card.metrics.get("cross_validation_unseen", {}).get("mean_over_cases"), ""
         score = (f"validation Dice {dice}" if dice is not None or not unseen else
                  f"cross-validated Dice {unseen[0]} / lesion F1 {unseen[1]} on unseen patients{runs_note}")
         typer.echo(f"{folder.name:<12} {card.name} {card.version}  inputs {','.join(card.inputs)}  "
