@@ -20,6 +20,7 @@ from lesionwatch.training.augmentation import (
     lesion_intensities,
     lesion_shape_bank,
     sample_patch,
+    tissue_contrast_warp,
     transplant_lesions,
 )
 from lesionwatch.training.data import LabelledCase, PreparedCase, find_tagged_cases, split_by_patient
@@ -288,3 +289,19 @@ def test_per_lesion_sampling_centres_small_lesions_as_often_as_large_ones() -> N
         _, lab = sample_patch(indexed, rng, cfg, [])
         small += int(lab.sum() == 1)  # a patch around the single voxel holds it alone
     assert 60 < small < 140  # about half; voxel-weighted sampling would give ~0.2
+
+
+def test_tissue_contrast_warp_keeps_the_order_and_white_matter_but_moves_the_tissues_apart_or_together() -> None:
+    rng = np.random.default_rng(0)
+    z = np.linspace(-3.0, 5.0, 801).astype(np.float32)
+    cortex_gaps, lesion_gaps = [], []
+    for _ in range(200):
+        w = tissue_contrast_warp(z, rng)
+        assert np.all(np.diff(w) > 0)  # strictly monotone: no two tissues swap or merge
+        assert abs(float(np.interp(0.0, z, w))) < 1e-5  # white matter stays at z 0
+        cortex_gaps.append(float(np.interp(0.5, z, w)))
+        lesion_gaps.append(float(np.interp(1.5, z, w)) - float(np.interp(0.5, z, w)))
+    # the white matter - cortex gap (0.5 before) is halved and doubled within the draws, independently of the
+    # cortex - lesion gap: a bright-cortex scan like P18 and a flat one both get seen
+    assert min(cortex_gaps) < 0.3 and max(cortex_gaps) > 0.8
+    assert abs(np.corrcoef(cortex_gaps, lesion_gaps)[0, 1]) < 0.3

@@ -389,6 +389,9 @@ def train(
     match_small_lesions: Annotated[bool, typer.Option(
         "--match-small-lesions", help="Transplanted lesions under 100 mm3 take the brightness of the training "
         "cases' small real lesions (fainter) instead of that of all lesion voxels.")] = False,
+    tissue_contrast: Annotated[float, typer.Option(
+        "--tissue-contrast", min=0.0, max=1.0, help="Share of patches whose FLAIR tissue contrasts (white matter, "
+        "cortex, faint and bright lesion) are pulled apart or pushed together at random.")] = 0.0,
     continue_from: Annotated[str | None, typer.Option(
         "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
         "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
@@ -408,7 +411,8 @@ def train(
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
                             blob_weight=blob_weight, learning_rate=learning_rate,
                             augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction,
-                                                            match_small_lesions=match_small_lesions))
+                                                            match_small_lesions=match_small_lesions,
+                                                            p_tissue_contrast=tissue_contrast))
     init = resolve_model_dir(continue_from) if continue_from is not None else None
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
               init_model=init,

@@ -31,6 +31,7 @@ class AugmentationConfig:
     (each lesion equally often, small ones included) and then a voxel of it (needs `index_lesions`).
     `match_small_lesions` gives transplanted lesions under SMALL_LESION_MM3 the brightness of the training cases'
     small real lesions (see `LesionIntensities.flair_small`) instead of that of all lesion voxels.
+    `p_tissue_contrast` of patches get `tissue_contrast_warp` on the FLAIR.
     """
 
     patch_size: tuple[int, int, int] = (48, 48, 48)
@@ -46,6 +47,7 @@ class AugmentationConfig:
     p_field_of_view_cut: float = 0.15
     per_lesion_fraction: float = 0.0
     match_small_lesions: bool = False
+    p_tissue_contrast: float = 0.0
 
 
 SMALL_LESION_MM3 = 100.0
@@ -175,6 +177,8 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if rng.random() < config.p_flip:
         img, lab = img[:, ::-1], lab[::-1]
     img = np.ascontiguousarray(img)
+    if rng.random() < config.p_tissue_contrast:
+        img[0] = np.where(brain, tissue_contrast_warp(img[0], rng), img[0])
     for c in range(img.shape[0]):
         img[c] = _augment_channel(img[c], brain, rng, config)
     if img.shape[0] > 1 and rng.random() < config.p_drop_t1:
@@ -199,6 +203,31 @@ def cut_field_of_view(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], 
     if rng.random() >= 0.75:
         kept = ~kept
     return (img * kept).astype(np.float32), (lab * kept).astype(lab.dtype), brain & kept
+
+
+TISSUE_KNOTS_Z = (-1.0, 0.0, 0.5, 1.0, 2.0)
+
+
+def tissue_contrast_warp(x: npt.NDArray[np.float32], rng: np.random.Generator, max_slope: float = 2.0
+                         ) -> npt.NDArray[np.float32]:
+    """Random monotone piecewise-linear remapping of robust-z intensities, one slope per band between
+    TISSUE_KNOTS_Z (CSF-dark to white matter, white matter to cortex, cortex to faint lesion, faint to bright
+    lesion), each drawn log-uniformly in [1 / max_slope, max_slope]; white matter (z 0) stays where it is and
+    the ends continue with their bands' slopes.
+
+    The global contrast change scales every band alike; this one changes how far apart the tissues are. Scanners
+    and sequences differ there: MSLesSeg P18's cortex sits 0.40 z above its white matter against 0.02-0.24 in the
+    other training scans, with lesions only 1.3 z above (1.5-2.1 elsewhere), and models that never saw that
+    contrast read its cortex as lesion. Labels are unchanged, so a lesion brought nearer the cortex is still a
+    lesion, and bright cortex is still not."""
+    knots = np.array(TISSUE_KNOTS_Z)
+    slopes = np.exp(rng.uniform(-np.log(max_slope), np.log(max_slope), knots.size - 1))
+    values = np.concatenate([[0.0], np.cumsum(slopes * np.diff(knots))])
+    values -= np.interp(0.0, knots, values)
+    warped = np.interp(x, knots, values)
+    warped = np.where(x < knots[0], values[0] + (x - knots[0]) * slopes[0], warped)
+    warped = np.where(x > knots[-1], values[-1] + (x - knots[-1]) * slopes[-1], warped)
+    return warped.astype(np.float32)
 
 
 def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], rng: np.random.Generator,
