@@ -177,7 +177,7 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if rng.random() < config.p_flip:
         img, lab = img[:, ::-1], lab[::-1]
     img = np.ascontiguousarray(img)
-    if rng.random() < config.p_tissue_contrast:
+    if config.p_tissue_contrast > 0 and rng.random() < config.p_tissue_contrast:  # off: the stream as before
         img[0] = np.where(brain, tissue_contrast_warp(img[0], rng), img[0])
     for c in range(img.shape[0]):
         img[c] = _augment_channel(img[c], brain, rng, config)
