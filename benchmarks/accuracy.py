@@ -14,6 +14,11 @@ neither for training nor for validation (its role is then "test"), so every figu
 volumes (how the shipped defaults are chosen; see docs/model.md); the JSON keeps every case at every point, and the
 Markdown lists the cases at the best one. `--rescore --sweep` re-thresholds an earlier run's saved maps under --out
 without segmenting again.
+
+`--slice-thickness MM` first re-acquires every input of a case (FLAIR and T1) as a 2D axial scan with MM-thick
+slices (the slice profile's blur along the head's inferior-superior axis, then every MM mm kept; in-plane spacing
+unchanged), as clinical 2D FLAIR is, and segments those; the expert mask stays on its 1 mm grid and the native-grid
+mask is resampled onto it to be scored. The degraded inputs are written under OUT/inputs.
 """
 
 from __future__ import annotations
@@ -57,9 +62,50 @@ def labelled_cases(data: Path) -> list[Case]:
     return cases
 
 
-def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True) -> tuple[float, float]:
-    """Run `lesionwatch segment` in a child process; return (wall seconds, peak MB)."""
-    return run_timed(segment_command(case.flair, case.t1 if use_t1 else None, out, extra), case.name)
+def thick_slices(image: Path, out: Path, thickness_mm: float) -> Path:
+    """Write `image` re-acquired as axial slices `thickness_mm` thick to `out`; return `out`.
+
+    The voxel axis nearest the world's inferior-superior axis is blurred by a Gaussian slice profile (FWHM the
+    slice thickness less the original spacing) and resampled (linear) every `thickness_mm`, the first slice centre
+    half a slice in; the affine keeps the orientation and says the new spacing.
+    """
+    from scipy import ndimage
+
+    from lesionwatch.io.nifti import read_volume, write_nifti
+    from lesionwatch.io.volume import Volume
+
+    vol = read_volume(image)
+    axis = int(np.argmax(np.abs(vol.affine[2, :3]) / np.sqrt((vol.affine[:3, :3] ** 2).sum(axis=0))))
+    spacing = float(np.sqrt((vol.affine[:3, axis] ** 2).sum()))
+    if thickness_mm <= spacing:
+        raise ValueError(f"{image}: slices of {thickness_mm} mm are not thicker than its {spacing:.2f} mm")
+    sigma = [0.0, 0.0, 0.0]
+    sigma[axis] = np.sqrt(thickness_mm ** 2 - spacing ** 2) / 2.355 / spacing
+    blurred = ndimage.gaussian_filter(vol.array.astype(np.float32), sigma)
+    step = thickness_mm / spacing
+    centres = np.arange(step / 2 - 0.5, vol.shape[axis] - 0.5, step)
+    coords = [np.arange(n, dtype=np.float64) for n in vol.shape]
+    coords[axis] = centres
+    grid = np.meshgrid(*coords, indexing="ij")
+    slices = ndimage.map_coordinates(blurred, grid, order=1, mode="nearest").astype(np.float32)
+    affine = vol.affine.copy()
+    affine[:3, axis] *= step
+    affine[:3, 3] = vol.affine[:3, :3] @ np.eye(3)[axis] * centres[0] + vol.affine[:3, 3]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_nifti(Volume(slices, affine), out)
+
+
+def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True,
+             slice_thickness_mm: float | None = None, inputs: Path | None = None) -> tuple[float, float]:
+    """Run `lesionwatch segment` in a child process; return (wall seconds, peak MB).
+
+    With `slice_thickness_mm`, the inputs are first re-acquired as thick axial slices into `inputs`.
+    """
+    flair, t1 = case.flair, case.t1 if use_t1 else None
+    if slice_thickness_mm is not None and inputs is not None:
+        flair = thick_slices(flair, inputs / case.name / "flair.nii.gz", slice_thickness_mm)
+        t1 = None if t1 is None else thick_slices(t1, inputs / case.name / "t1.nii.gz", slice_thickness_mm)
+    return run_timed(segment_command(flair, t1, out, extra), case.name)
 
 
 def split_roles(model: str) -> dict[str, str]:
@@ -173,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", help="Model name or folder for method 'model' (default: "
                         "default); repeat once per cross-validation fold.")
     parser.add_argument("--flair-only", action="store_true", help="Segment from the FLAIR alone (no T1).")
+    parser.add_argument("--slice-thickness", type=float, metavar="MM", help="Segment the inputs re-acquired as "
+                        "2D axial slices MM thick (clinical 2D FLAIR) instead of the 1 mm originals.")
     parser.add_argument("--sweep", action="store_true", help="Also sweep threshold and minimum lesion volume.")
     parser.add_argument("--rescore", action="store_true", help="Do not segment again: re-read the cases' saved "
                         "rows and maps under --out (with --sweep: re-threshold an earlier run).")
@@ -195,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         for case in [] if args.rescore else cases:
             model, role = choose_model(case.patient, models) if method == "model" else ("", "test")
             extra = ["--method", method, *(["--model", model] if method == "model" else []), *args.extra]
-            wall, peak = run_case(case, args.out / method / case.name, extra, use_t1=not args.flair_only)
+            wall, peak = run_case(case, args.out / method / case.name, extra, use_t1=not args.flair_only,
+                                  slice_thickness_mm=args.slice_thickness, inputs=args.out / "inputs")
             mask = args.out / method / case.name / "lesion_mask_space-native.nii.gz"
             metrics = evaluate_segmentation(read_labels(mask), read_labels(case.truth))
             rows.append({"case": case.name, "patient": case.patient, "role": role, **metrics.as_dict(),
