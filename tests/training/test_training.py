@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -83,13 +84,15 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
     model = tmp_path / "model"
     argv = ["--no-progress", "train", str(data), "--out", str(model), "--val-patients", "P2", "--cache",
             str(tmp_path / "cache"), "--name", "tiny-test", "--features", "4,8", "--blob-weight", "0.5",
-            "--per-lesion-fraction", "0.5"]
+            "--per-lesion-fraction", "0.5", "--drop-t1", "0.6"]
     assert main([*argv, "--iterations", "2"]) == 0
     first = json.loads((model / "model_card.json").read_text())
     assert first["training"]["iterations"] == 2
     assert first["training"]["validation_patients"] == ["data/P2"]
     recipe = first["training"]["recipe"]
     assert recipe["blob_weight"] == 0.5 and recipe["augmentation"]["per_lesion_fraction"] == 0.5
+    assert recipe["augmentation"]["p_drop_t1"] == 0.6
+    assert recipe["augmentation"]["p_thick_slices"] == AugmentationConfig().p_thick_slices
     # an interrupted run leaves its checkpoint and no card: rerunning resumes instead of starting again
     (model / "model_card.json").unlink()
     (model / "weights.pt").unlink()
@@ -122,6 +125,18 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
     assert card["architecture_args"]["features"] == [4, 8] and card["training"]["recipe"]["learning_rate"] == 0
     start, after = torch.load(model / "weights.pt"), torch.load(staged / "weights.pt")
     assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)
+
+
+def test_train_command_defaults_are_the_augmentation_defaults() -> None:
+    """`lesionwatch train` without the options trains the recipe's augmentation (no drift between the two)."""
+    from lesionwatch.cli.commands import train
+
+    defaults = inspect.signature(train).parameters
+    config = AugmentationConfig()
+    assert defaults["drop_t1"].default == config.p_drop_t1
+    assert defaults["thick_slices"].default == config.p_thick_slices
+    assert defaults["tissue_contrast"].default == config.p_tissue_contrast
+    assert defaults["per_lesion_fraction"].default == config.per_lesion_fraction
 
 
 def _brain_case(affine: np.ndarray | None = None) -> PreparedCase:

@@ -392,6 +392,12 @@ def train(
     tissue_contrast: Annotated[float, typer.Option(
         "--tissue-contrast", min=0.0, max=1.0, help="Share of patches whose FLAIR tissue contrasts (white matter, "
         "cortex, faint and bright lesion) are pulled apart or pushed together at random.")] = 0.0,
+    drop_t1: Annotated[float, typer.Option(
+        "--drop-t1", min=0.0, max=1.0, help="Share of patches whose T1 is dropped (zeros, as for a study without "
+        "a T1), so the model also segments from the FLAIR alone.")] = 0.3,
+    thick_slices: Annotated[float, typer.Option(
+        "--thick-slices", min=0.0, max=1.0, help="Share of patches (per sequence) blurred and resampled as thick "
+        "slices (3-5 mm along a random axis), as 2D clinical scans are.")] = 0.35,
     continue_from: Annotated[str | None, typer.Option(
         "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
         "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
@@ -412,7 +418,8 @@ def train(
                             blob_weight=blob_weight, learning_rate=learning_rate,
                             augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction,
                                                             match_small_lesions=match_small_lesions,
-                                                            p_tissue_contrast=tissue_contrast))
+                                                            p_tissue_contrast=tissue_contrast,
+                                                            p_drop_t1=drop_t1, p_thick_slices=thick_slices))
     init = resolve_model_dir(continue_from) if continue_from is not None else None
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
               init_model=init,
