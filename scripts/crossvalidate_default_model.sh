@@ -23,6 +23,19 @@ OUT=${1:-models-trained/cv}
 source scripts/lib_recipe.sh
 mkdir -p "$OUT"
 read -r -a stage2 <<< "${STAGE2_ARGS:-}"
+# BENCH_VARIANTS (optional, space-separated) also benchmarks each fold set on other inputs: "flair" (FLAIR alone),
+# "thick4" (FLAIR and T1 re-acquired as 4 mm axial slices, as clinical 2D scans), "thick4_flair" (both), each into
+# OUT/benchmark[_stage2]_<variant> (about 10 minutes each).
+read -r -a variants <<< "${BENCH_VARIANTS:-}"
+variant_args() {  # variant name -> accuracy.py options
+  case $1 in
+    flair) echo --flair-only ;;
+    thick4) echo --slice-thickness 4 ;;
+    thick4_flair) echo --slice-thickness 4 --flair-only ;;
+    *) echo "BENCH_VARIANTS: unknown variant '$1' (flair, thick4, thick4_flair)" >&2; exit 2 ;;
+  esac
+}
+for v in "${variants[@]}"; do variant_args "$v" > /dev/null; done  # a typo fails before hours of training
 train_stage() {  # out folder, model name, extra train options...; uses the caller's excl; skips a done stage
   local out=$1 model_name=$2; shift 2
   [ -f "$out/model_card.json" ] || OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" \
@@ -44,12 +57,19 @@ case ${FOLDS:-two} in
     folds=(loP14 loP18 loP39 lopatient26) ;;
   *) echo "FOLDS must be 'two' or 'patient', not '$FOLDS'" >&2; exit 2 ;;
 esac
-benchmark() {  # suffix of the fold folders and of the benchmark folder ("" or _stage2)
+benchmark() {  # suffix of the fold folders ("" or _stage2), then of the benchmark folder, then accuracy.py options
   local models=(); for f in "${folds[@]}"; do models+=(--model "$OUT/$f$1"); done
-  .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark$1" "${models[@]}" --sweep -- \
-    --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
+  .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark$1$2" "${models[@]}" "${@:3}" \
+    --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
 }
 # the shipped operating point (the folds' own cards keep 0.5 / 5 mm3: they had no validation patient); --sweep
 # re-thresholds the same probability maps and keeps every case at every point (OUT/benchmark/accuracy_model.json)
-benchmark ""
-[ ${#stage2[@]} -eq 0 ] || benchmark _stage2
+bench_all() {  # suffix of the fold folders
+  benchmark "$1" ""
+  for v in "${variants[@]}"; do
+    read -r -a opts <<< "$(variant_args "$v")"
+    benchmark "$1" "_$v" "${opts[@]}"
+  done
+}
+bench_all ""
+[ ${#stage2[@]} -eq 0 ] || bench_all _stage2
