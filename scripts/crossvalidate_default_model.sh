@@ -60,7 +60,7 @@ esac
 benchmark() {  # suffix of the fold folders ("" or _stage2), then of the benchmark folder, then accuracy.py options
   local models=(); for f in "${folds[@]}"; do models+=(--model "$OUT/$f$1"); done
   .venv/bin/python benchmarks/accuracy.py --methods model --out "$OUT/benchmark$1$2" "${models[@]}" "${@:3}" \
-    --sweep -- --threshold 0.2 --min-lesion-volume-mm3 20 --no-report
+    --sweep -- --threshold 0.5 --min-lesion-volume-mm3 10 --no-report
 }
 # the shipped operating point (the folds' own cards keep 0.5 / 5 mm3: they had no validation patient); --sweep
 # re-thresholds the same probability maps and keeps every case at every point (OUT/benchmark/accuracy_model.json)

@@ -14,4 +14,4 @@ source scripts/lib_recipe.sh
 OMP_NUM_THREADS=${THREADS:-2} .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" "${RECIPE[@]}" \
   --max-minutes 100 --name lesionwatch-unet-default --out "$OUT" --cache "$OUT.cache"
 echo "install with: cp $OUT/{model_card.json,weights.pt,training_log.json} src/lesionwatch/models/weights/default/"
-echo "then set its threshold / min lesion volume to 0.2 / 20 and its metrics (see docs/model.md)"
+echo "then set its threshold / min lesion volume to 0.5 / 10 and its metrics (see docs/model.md)"

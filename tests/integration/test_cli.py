@@ -40,12 +40,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_models_list_shows_the_default_and_its_cross_validated_scores(capsys: pytest.CaptureFixture[str]) -> None:
     from lesionwatch.models.card import read_card, resolve_model_dir
 
-    runs = read_card(resolve_model_dir("default")).metrics["mean_over_runs"]
+    card = read_card(resolve_model_dir("default"))
+    runs = card.metrics["mean_over_runs_at_shipped_point"]  # scored at the card's own threshold, not an earlier one
     code, out, _ = run(["models", "list"], capsys)
     assert code == 0 and out.startswith("default ")
     n = len(runs["runs"])
     expected = f"Dice {runs['dice']} / lesion F1 {runs['lesion_f1']} on unseen patients (mean of {n} runs)"
-    assert expected in out
+    assert expected in out and f"threshold {card.threshold}  min {card.min_lesion_volume_mm3:g} mm3" in out
 
 
 def test_preprocess_writes_mask_in_native_grid_with_provenance(

@@ -478,8 +478,9 @@ def models_list() -> None:
     for folder in folders:
         card = read_card(folder)
         dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
-        # every cross-validation run of the recipe, where the card has them: one run is as noisy as the effects
-        runs = card.metrics.get("mean_over_runs", {})
+        # every cross-validation run of the recipe, where the card has them: one run is as noisy as the effects;
+        # the runs scored at the card's own operating point first
+        runs = card.metrics.get("mean_over_runs_at_shipped_point", card.metrics.get("mean_over_runs", {}))
         if {"dice", "lesion_f1", "runs"} <= runs.keys():
             unseen, runs_note = [runs["dice"], runs["lesion_f1"]], f" (mean of {len(runs['runs'])} runs)"
         else:

@@ -163,7 +163,7 @@ def run_train(cases: list[LabelledCase], out_dir: Path, config: TrainingConfig, 
     if progress:
         print(file=sys.stderr)
     net.load_state_dict(best)
-    thresholds = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the shipped default sits at 0.2
+    thresholds = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the shipped default sits at 0.5
     val_scores = validate(net, prepared_val, (96, 96, 96), device, thresholds) if prepared_val else {}
     if val_scores:
         threshold = max(val_scores, key=lambda t: val_scores[t])
