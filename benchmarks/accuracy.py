@@ -65,9 +65,10 @@ def labelled_cases(data: Path) -> list[Case]:
 def thick_slices(image: Path, out: Path, thickness_mm: float) -> Path:
     """Write `image` re-acquired as axial slices `thickness_mm` thick to `out`; return `out`.
 
-    The voxel axis nearest the world's inferior-superior axis is blurred by a Gaussian slice profile (FWHM the
-    slice thickness less the original spacing) and resampled (linear) every `thickness_mm`, the first slice centre
-    half a slice in; the affine keeps the orientation and says the new spacing.
+    The voxel axis nearest the world's inferior-superior axis is blurred by a Gaussian slice profile (FWHM
+    sqrt(thickness^2 - spacing^2), so that with the original voxels' own extent it spans about one slice) and
+    resampled (linear) every `thickness_mm`, the first slice centre half a slice in; the affine keeps the
+    orientation and says the new spacing.
     """
     from scipy import ndimage
 
