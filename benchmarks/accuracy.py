@@ -74,6 +74,7 @@ def thick_slices(image: Path, out: Path, thickness_mm: float) -> Path:
 
     from lesionwatch.io.nifti import read_volume, write_nifti
     from lesionwatch.io.volume import Volume
+    from lesionwatch.preprocessing.resampling import Grid, resample
 
     vol = read_volume(image)
     axis = int(np.argmax(np.abs(vol.affine[2, :3]) / np.sqrt((vol.affine[:3, :3] ** 2).sum(axis=0))))
@@ -85,15 +86,14 @@ def thick_slices(image: Path, out: Path, thickness_mm: float) -> Path:
     blurred = ndimage.gaussian_filter(vol.array.astype(np.float32), sigma)
     step = thickness_mm / spacing
     centres = np.arange(step / 2 - 0.5, vol.shape[axis] - 0.5, step)
-    coords = [np.arange(n, dtype=np.float64) for n in vol.shape]
-    coords[axis] = centres
-    grid = np.meshgrid(*coords, indexing="ij")
-    slices = ndimage.map_coordinates(blurred, grid, order=1, mode="nearest").astype(np.float32)
     affine = vol.affine.copy()
     affine[:3, axis] *= step
     affine[:3, 3] = vol.affine[:3, :3] @ np.eye(3)[axis] * centres[0] + vol.affine[:3, 3]
+    shape = list(vol.shape)
+    shape[axis] = len(centres)
+    slices = resample(Volume(blurred, vol.affine), Grid((shape[0], shape[1], shape[2]), affine), order=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return write_nifti(Volume(slices, affine), out)
+    return write_nifti(slices, out)
 
 
 def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True,
