@@ -84,6 +84,24 @@ def test_new_lesion_needs_an_intensity_change() -> None:
     assert appeared.intervals[0].new_count == 1
 
 
+def test_no_change_is_read_at_the_brain_edge() -> None:
+    """Brightening in the brain mask's outer rim (extraction, registration, CSF partial volume) is not a new lesion."""
+    shape = (30, 30, 30)
+    brain = np.zeros(shape, bool)
+    brain[3:27, 3:27, 3:27] = True
+    rim = np.zeros(shape, bool)
+    rim[3:5, 12:17, 12:17] = True  # the outer 2 mm of the brain
+    rng = np.random.default_rng(4)
+    flairs = [_images(np.zeros(shape, int), brain, rng), _images(rim.astype(int), brain, rng)]
+    probs = [Volume(np.where(rim, 0.3, 0.0), np.eye(4)), Volume(np.where(rim, 0.9, 0.0), np.eye(4))]
+    mask = LabelVolume(brain, np.eye(4))
+    off = analyse_change(flairs, probs, mask, ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0, edge_mm=0.0))
+    assert [t.changes for t in off.tracks] == [["new"]]
+    result = analyse_change(flairs, probs, mask, ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+    assert not result.change_evidence[0].array[rim].any()
+    assert [t.changes for t in result.tracks] == [["stable"]]  # pooled: (0.3 + 0.9) / 2 >= 0.5 in both studies
+
+
 def test_two_lesions_growing_into_one_are_merged() -> None:
     shape = (30, 30, 30)
     brain = np.ones(shape, bool)
@@ -149,3 +167,14 @@ def test_new_signal_the_segmenter_doubts_stays_lesion_while_it_lasts() -> None:
     result = analyse_change(flairs, [Volume(np.zeros(shape), np.eye(4)), unsure, unsure],
                             LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
     assert [t.changes for t in result.tracks] == [["new", "stable"]]
+
+
+def test_followup_command_defaults_are_the_change_config_defaults() -> None:
+    """`lesionwatch followup` without the options runs the analysis documented by ChangeConfig."""
+    import inspect
+
+    from lesionwatch.cli.commands import followup
+
+    defaults, config = inspect.signature(followup).parameters, ChangeConfig()
+    assert defaults["change_sd"].default == config.change_sd
+    assert defaults["edge_mm"].default == config.edge_mm

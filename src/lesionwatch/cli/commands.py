@@ -164,6 +164,9 @@ def followup(
     change_sd: Annotated[float, typer.Option(
         "--change-sd", min=0.5, help="FLAIR change (robust SDs of the difference image) that allows a lesion "
                                      "to appear or disappear.")] = 3.0,
+    edge_mm: Annotated[float, typer.Option(
+        "--edge-mm", min=0.0, help="No change is read within this distance (mm) of the brain mask's edge, where "
+                                   "brain extraction and CSF partial volume differ between studies (0: off).")] = 3.0,
     midline_mm: MidlineOpt = 5.0,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
@@ -188,7 +191,7 @@ def followup(
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
                              min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
-    config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd))
+    config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
     out_dir = run_followup(studies, out, pre, seg, config, options, labels=label)

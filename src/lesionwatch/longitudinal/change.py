@@ -5,7 +5,10 @@ Segmenting each study alone and subtracting the masks turns every small disagree
 intensity changed too:
 
 1. D = FLAIR(t) - FLAIR(t-1) on the common grid (robust z units, lightly smoothed). An interval is a *change* at
-   a voxel when |D| exceeds `change_sd` robust spreads of D inside the brain.
+   a voxel when |D| exceeds `change_sd` robust spreads of D inside the brain, and lies more than `edge_mm` inside
+   the brain mask: at its edge, D is dominated by brain extraction, registration and partial volume with CSF, which
+   differ between protocols (on a thick-slice pair with a protocol change those rims made most false "new"
+   lesions: docs/model.md, session 15).
 2. For each voxel, studies not separated by a change form one run; the lesion probabilities are averaged over the
    run, and the averaged probability is thresholded (with a lower threshold where the FLAIR brightened; where it
    brightened into clearly hyperintense signal, the voxel is lesion in any case). A lesion that the segmenter
@@ -62,6 +65,8 @@ class ChangeConfig:
         min_change_z: ...and larger than this in normalised FLAIR units (robust z; lesions are 2-6 units brighter
             than white matter), so that very clean images do not turn interpolation blur into change.
         smoothing_mm: Gaussian sigma applied to the difference image before that test.
+        edge_mm: no change is detected within this distance of the brain mask's edge (the cortex is 2-4 mm thick;
+            juxtacortical lesions lie in the white matter beneath it). 0 turns it off.
         brightened_threshold_factor: where the FLAIR brightened since the previous study, the probability
             threshold is multiplied by this: new signal is evidence of a lesion, so new lesions the segmenter is
             unsure of are still found (step 2 above). 1.0 turns it off.
@@ -79,6 +84,7 @@ class ChangeConfig:
     brightened_threshold_factor: float = 0.5
     new_signal_min_z: float = 2.0
     smoothing_mm: float = 0.5
+    edge_mm: float = 3.0
     enlarging_ratio: float = 1.5
     shrinking_ratio: float = 0.67
     min_volume_change_mm3: float = 10.0
@@ -154,7 +160,8 @@ def _robust_spread(values: npt.NDArray[np.float32]) -> float:
 
 def intensity_change(before: Volume, after: Volume, brain: npt.NDArray[np.bool_], config: ChangeConfig
                      ) -> npt.NDArray[np.int8]:
-    """Significant FLAIR change between two co-registered studies: +1 brighter, -1 darker, 0 unchanged."""
+    """Significant FLAIR change between two co-registered studies: +1 brighter, -1 darker, 0 unchanged (and 0 in
+    the brain mask's outer `config.edge_mm`)."""
     sigma = config.smoothing_mm / np.array(before.spacing_mm)
     diff = ndimage.gaussian_filter(after.array - before.array, sigma)
     diff = diff - float(np.median(diff[brain])) if brain.any() else diff
@@ -162,6 +169,9 @@ def intensity_change(before: Volume, after: Volume, brain: npt.NDArray[np.bool_]
     out = np.zeros(diff.shape, np.int8)
     out[(diff > limit) & brain] = 1
     out[(diff < -limit) & brain] = -1
+    if config.edge_mm > 0:  # outside the field of view counts as outside the brain
+        depth = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=before.spacing_mm)[1:-1, 1:-1, 1:-1]
+        out[depth <= config.edge_mm] = 0
     return out
 
 
