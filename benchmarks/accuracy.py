@@ -135,14 +135,16 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
     Where the run wrote a growth region (`lesionwatch segment --grow`, the default), every point is scored both
     without and with the lesions grown over it ("grown"), as segment does after thresholding. Where the run dropped
     midline lesions (`--midline-mm`, recorded with the region map's registration in its provenance), every point
-    drops them too, after growth, as segment does.
+    drops them too, after growth, as segment does; where it dropped faint small lesions (`--min-focal-contrast`),
+    every point then drops them as well, from the run's native bias-corrected FLAIR and brain mask.
     Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
     from lesionwatch.io.nifti import read_volume
-    from lesionwatch.lesions.components import grow_lesions, lesion_mask
+    from lesionwatch.lesions.components import faint_lesions, grow_lesions, lesion_mask
     from lesionwatch.lesions.locations import midline_lesions
-    from lesionwatch.workflows.preprocess import PROVENANCE_NAME
+    from lesionwatch.preprocessing.normalization import NormalizationConfig, normalize_intensity
+    from lesionwatch.workflows.preprocess import BRAIN_MASK_NAME, FLAIR_NAME, PROVENANCE_NAME
     from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME, REGIONS_NAME
 
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
@@ -157,6 +159,11 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
         midline_mm = float(provenance["config"]["segmentation"].get("midline_mm", 0.0))
         transform = np.array(provenance.get("patient_to_template", np.nan))
         regions = read_labels(folder / REGIONS_NAME) if midline_mm > 0 and transform.shape == (4, 4) else None
+        seg = provenance["config"]["segmentation"]
+        min_contrast = float(seg.get("min_focal_contrast", 0.0))
+        if min_contrast > 0:
+            brain = read_labels(folder / BRAIN_MASK_NAME)
+            focal_flair = normalize_intensity(read_volume(folder / FLAIR_NAME), brain, NormalizationConfig())
         for t in thresholds:
             for v in min_volumes:
                 mask = lesion_mask(prob, t, v)
@@ -165,6 +172,10 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
                     if regions is not None:
                         drop = midline_lesions(pred, regions, transform, midline_mm)
                         pred = pred.with_array((pred.mask & ~drop).astype(np.uint8))
+                    if min_contrast > 0:
+                        faint = faint_lesions(pred, focal_flair, brain, min_contrast,
+                                              float(seg["focal_contrast_max_volume_mm3"]))
+                        pred = pred.with_array((pred.mask & ~faint).astype(np.uint8))
                     m = evaluate_segmentation(pred, truth, surface_distance=False)
                     scores.setdefault((t, v, grown), []).append((str(r["case"]), m.dice, m.lesion_f1))
     means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))

@@ -68,6 +68,7 @@ def test_shipped_model_finds_synthetic_lesions(tmp_path: Path, with_t1: bool) ->
     assert prov["model"]["name"] == "lesionwatch-unet-default" and len(prov["model"]["sha256"]) == 64
     assert prov["config"]["segmentation"]["grow"] is True and prov["config"]["segmentation"]["midline_mm"] == 5.0
     assert "midline" in prov["timings_s"] and np.array(prov["patient_to_template"]).shape == (4, 4)
+    assert prov["config"]["segmentation"]["min_focal_contrast"] == 0.5 and "focal_contrast" in prov["timings_s"]
     assert (out / "lesion_growth_region_space-native.nii.gz").is_file()
     if with_t1:  # growth only enlarges the network's lesions: same or fewer lesions, every voxel kept
         plain = tmp_path / "plain"

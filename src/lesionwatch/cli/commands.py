@@ -104,6 +104,9 @@ def preprocess(
 MidlineOpt = Annotated[float, typer.Option(
     "--midline-mm", min=0.0, help="Drop lesions lying mostly within this many mm of the mid-sagittal plane outside "
     "the white matter and brainstem (falx cortex, septum); 0 keeps them.")]
+FocalOpt = Annotated[float, typer.Option(
+    "--min-focal-contrast", min=0.0, help="Drop lesions of 100 mm3 or less whose FLAIR stands less than this many "
+    "robust SDs above the brain 2 mm around them (diffuse brightness, vessels); 0 keeps them.")]
 
 
 def segment(
@@ -124,6 +127,7 @@ def segment(
     grow: Annotated[bool, typer.Option(
         "--grow/--no-grow", help="Grow lesions over connected FLAIR-hyperintense white matter.")] = True,
     midline_mm: MidlineOpt = 5.0,
+    min_focal_contrast: FocalOpt = 0.5,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
@@ -138,7 +142,7 @@ def segment(
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
                              min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow,
-                             midline_mm=midline_mm)
+                             midline_mm=midline_mm, min_focal_contrast=min_focal_contrast)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)
     out_dir = run_segment(inputs, out, pre, seg, options)
@@ -168,6 +172,7 @@ def followup(
         "--edge-mm", min=0.0, help="No change is read within this distance (mm) of the brain mask's edge, where "
                                    "brain extraction and CSF partial volume differ between studies (0: off).")] = 3.0,
     midline_mm: MidlineOpt = 5.0,
+    min_focal_contrast: FocalOpt = 0.5,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
@@ -190,7 +195,8 @@ def followup(
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm,
+                             min_focal_contrast=min_focal_contrast)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)

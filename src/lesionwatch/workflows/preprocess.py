@@ -73,6 +73,7 @@ def output_folder(out_dir: Path, options: RunOptions) -> Iterator[Path]:
 
 
 FLAIR_NAME = "flair_space-native_desc-biascorrected.nii.gz"
+BRAIN_MASK_NAME = "brain_mask_space-native.nii.gz"
 NATIVE = "native FLAIR grid (FLAIR header)"
 
 
@@ -85,8 +86,8 @@ def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: b
     """Write the brain mask, the bias-corrected FLAIR and the registered sequences on the native FLAIR grid (what
     reports and viewers show), and optionally the working-grid images, into `folder`; return file name -> space."""
     outputs: dict[str, str] = {}
-    write_nifti(pre.native_brain_mask, folder / "brain_mask_space-native.nii.gz")
-    outputs["brain_mask_space-native.nii.gz"] = NATIVE
+    write_nifti(pre.native_brain_mask, folder / BRAIN_MASK_NAME)
+    outputs[BRAIN_MASK_NAME] = NATIVE
     write_nifti(pre.to_native(pre.bias_corrected_flair), folder / FLAIR_NAME)
     outputs[FLAIR_NAME] = NATIVE
     for name, image in pre.channels.items():

@@ -44,7 +44,7 @@ from lesionwatch.reporting.figures import (
     qc_panel,
     timeline_plot,
 )
-from lesionwatch.workflows.preprocess import FLAIR_NAME, PROVENANCE_NAME, registered_name
+from lesionwatch.workflows.preprocess import BRAIN_MASK_NAME, FLAIR_NAME, PROVENANCE_NAME, registered_name
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def study_figures(folder: Path, title: str, *, qc_only: bool = False
     sequences and summary."""
     flair = read_volume(folder / FLAIR_NAME)
     labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
-    brain = read_labels(folder / "brain_mask_space-native.nii.gz")
+    brain = read_labels(folder / BRAIN_MASK_NAME)
     table = _read_json(folder / "lesion_table.json")
     summary = _read_json(folder / "summary.json")
     overlay = location_overlay(labels, table["rows"])

@@ -17,10 +17,11 @@ from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import grow_lesions, label_lesions, lesion_mask
+from lesionwatch.lesions.components import faint_lesions, grow_lesions, label_lesions, lesion_mask
 from lesionwatch.lesions.locations import CORTEX, RegionConfig, RegionMap, map_regions, midline_lesions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
+from lesionwatch.preprocessing.normalization import NormalizationConfig, normalize_intensity
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
     NATIVE,
@@ -65,6 +66,11 @@ class SegmentationConfig:
         midline_mm: after growth, drop the network's lesions lying mostly within this distance of the template's
             mid-sagittal plane and mostly outside its white matter and infratentorial brain (interhemispheric cortex,
             septum pellucidum, fornix: `lesions.locations.midline_lesions`); 0 keeps them.
+        min_focal_contrast: after the midline step, drop the network's lesions of at most
+            `focal_contrast_max_volume_mm3` whose median FLAIR exceeds that of the brain within 2 mm around them by
+            less than this many robust SDs of the brain's FLAIR (`lesions.components.faint_lesions`; the FLAIR is the
+            native bias-corrected one, normalised in the native brain mask); 0 keeps them.
+        focal_contrast_max_volume_mm3: larger lesions are never dropped for their contrast.
         classical: settings of the classical method (and of the region lesions are grown over).
         regions: how anatomical regions and lesion location classes are found.
     """
@@ -76,6 +82,8 @@ class SegmentationConfig:
     flip_tta: bool = False
     grow: bool = True
     midline_mm: float = 5.0
+    min_focal_contrast: float = 0.5
+    focal_contrast_max_volume_mm3: float = 100.0
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
 
@@ -160,6 +168,12 @@ def growth_region(pre: PreprocessedStudy, native_regions: LabelVolume, config: C
     return score.as_labels(((score.array >= 0.5) & (native_regions.array != CORTEX)).astype(np.uint8))
 
 
+def native_focal_flair(pre: PreprocessedStudy) -> Volume:
+    """The FLAIR the focal-contrast step reads: bias-corrected on the native grid (as written to the output folder),
+    robust z-score inside the native brain mask (so the accuracy benchmark can redo the step from the files)."""
+    return normalize_intensity(pre.to_native(pre.bias_corrected_flair), pre.native_brain_mask, NormalizationConfig())
+
+
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
                   segmentation: SegmentationConfig, bar: StageProgress | None = None) -> StudyAnalysis:
     """Read, preprocess and segment one study, and map its anatomical regions (stages `ANALYSIS_STAGES`)."""
@@ -196,6 +210,16 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
                      round(float(midline.sum()) * mask.voxel_volume_mm3))
             mask = mask.with_array((mask.mask & ~midline).astype(np.uint8))
         timings["midline"] = round(time.perf_counter() - start, 3)
+    if segmentation.min_focal_contrast > 0 and scorer.net is not None:
+        start = time.perf_counter()
+        faint = faint_lesions(mask, native_focal_flair(pre), pre.native_brain_mask, segmentation.min_focal_contrast,
+                              segmentation.focal_contrast_max_volume_mm3)
+        if faint.any():
+            log.info("%d small lesions (%d mm3) dropped: FLAIR less than %.2g robust SDs above their surroundings",
+                     label_lesions(faint)[1], round(float(faint.sum()) * mask.voxel_volume_mm3),
+                     segmentation.min_focal_contrast)
+            mask = mask.with_array((mask.mask & ~faint).astype(np.uint8))
+        timings["focal_contrast"] = round(time.perf_counter() - start, 3)
     return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings)
 
 
