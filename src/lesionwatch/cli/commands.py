@@ -172,7 +172,6 @@ def followup(
         "--edge-mm", min=0.0, help="No change is read within this distance (mm) of the brain mask's edge, where "
                                    "brain extraction and CSF partial volume differ between studies (0: off).")] = 3.0,
     midline_mm: MidlineOpt = 5.0,
-    min_focal_contrast: FocalOpt = 0.5,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
@@ -195,8 +194,7 @@ def followup(
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm,
-                             min_focal_contrast=min_focal_contrast)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          report=report)

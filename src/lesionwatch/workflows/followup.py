@@ -160,9 +160,10 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     scorer = load_scorer(segmentation)
     # the studies' lesions come from the joint analysis of their probabilities (not from each study's own mask): it
     # drops the midline lesions itself, from all studies at once, and does not grow lesions over the
-    # FLAIR-hyperintense region (not computed, the region not written)
+    # FLAIR-hyperintense region (not computed, the region not written) and keeps faint small lesions (the
+    # focal-contrast step was measured on single studies only; change evidence has its own rules)
     midline_mm = segmentation.midline_mm if scorer.net is not None else 0.0
-    segmentation = dataclasses.replace(segmentation, grow=False, midline_mm=0.0)
+    segmentation = dataclasses.replace(segmentation, grow=False, midline_mm=0.0, min_focal_contrast=0.0)
     config = dataclasses.replace(followup, change=dataclasses.replace(
         followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
