@@ -104,3 +104,16 @@ def test_corrupted_model_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--no-progress", "segment", "--flair", str(flair), "--model", str(model), "--out", str(out)]) == 2
     assert "does not match the model card" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_segment_command_defaults_are_the_segmentation_config_defaults() -> None:
+    """`lesionwatch segment` without the options runs the post-processing SegmentationConfig documents."""
+    import inspect
+
+    from lesionwatch.cli.commands import FocalOpt, segment
+    from lesionwatch.workflows.segment import SegmentationConfig
+
+    defaults, config = inspect.signature(segment).parameters, SegmentationConfig()
+    assert defaults["midline_mm"].default == config.midline_mm
+    assert defaults["min_focal_contrast"].default == config.min_focal_contrast
+    assert f"{config.focal_contrast_max_volume_mm3:g} mm3" in FocalOpt.__metadata__[0].help  # names the volume cap

@@ -66,9 +66,17 @@ def test_faint_lesions_are_the_small_ones_that_do_not_stand_out() -> None:
     alone[15:18, 5:8, 5:8] = 1
     assert not faint_lesions(LabelVolume(mask, affine), Volume(flair, affine), LabelVolume(alone, affine),
                              0.5, 100.0)[16, 6, 6]
-    # anisotropic voxels (4 mm slices): the shell is measured in mm, so only in-plane neighbours are around it
+    # the shell is in mm: a one-slice lesion as bright as the slices above and below it, darker around it in-plane,
+    # is faint at 1 mm (those slices are around it) and stands out with 4 mm slices (no slice is within 2 mm)
+    layer = np.zeros(shape, np.float32)
+    layer[0:15, 20:35, 18:23] = 1.0
+    layer[0:15, 20:35, 20] = 0.0
+    layer[6:9, 26:29, 20] = 1.0
+    one = np.zeros(shape, np.uint8)
+    one[6:9, 26:29, 20] = 1
     thick = np.diag([1.0, 1.0, 4.0, 1.0])
-    assert faint_lesions(LabelVolume(mask, thick), Volume(flair, thick), LabelVolume(brain, thick), 0.5, 500.0)[16, 6, 6]
+    assert faint_lesions(LabelVolume(one, affine), Volume(layer, affine), LabelVolume(brain, affine), 0.5, 100.0).any()
+    assert not faint_lesions(LabelVolume(one, thick), Volume(layer, thick), LabelVolume(brain, thick), 0.5, 100.0).any()
     empty = faint_lesions(LabelVolume(np.zeros(shape, np.uint8), affine), Volume(flair, affine),
                           LabelVolume(brain, affine), 0.5, 100.0)
     assert not empty.any()

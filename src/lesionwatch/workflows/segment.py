@@ -139,7 +139,7 @@ class StudyAnalysis:
         probability: lesion probability on the working grid.
         native_probability: the same on the native FLAIR grid, with the FLAIR's header.
         native_mask: thresholded native probability without lesions below the minimum volume, grown over
-            `growth_region` when there is one.
+            `growth_region` when there is one, without the midline and faint small lesions (model method).
         growth_region: native voxels the lesions could grow over (None when not grown).
         regions: anatomical regions on the working grid (for location classes and volumes).
         native_regions: the same labels on the native FLAIR grid (lesion locations, growth, the written map).
