@@ -129,14 +129,17 @@ def choose_model(patient: str, models: list[str]) -> tuple[str, str]:
 
 def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
           thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
-          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> tuple[str, list[dict[str, object]]]:
+          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0),
+          segmentation: dict[str, float] | None = None) -> tuple[str, list[dict[str, object]]]:
     """Dice and lesion F1 of each unseen case per (threshold, minimum lesion volume), from its saved map.
 
     Where the run wrote a growth region (`lesionwatch segment --grow`, the default), every point is scored both
     without and with the lesions grown over it ("grown"), as segment does after thresholding. Where the run dropped
     midline lesions (`--midline-mm`, recorded with the region map's registration in its provenance), every point
     drops them too, after growth, as segment does; where it dropped faint small lesions (`--min-focal-contrast`),
-    every point then drops them as well, from the run's native bias-corrected FLAIR and brain mask.
+    every point then drops them as well, from the run's native bias-corrected FLAIR and brain mask. `segmentation`
+    replaces settings the run recorded (`SegmentationConfig` fields: `midline_mm`, `min_focal_contrast`,
+    `focal_contrast_max_volume_mm3`), to replay an earlier run's maps through a changed pipeline.
     Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
@@ -156,10 +159,10 @@ def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
         truth = read_labels(cases[str(r["case"])].truth)
         provenance = (json.loads((folder / PROVENANCE_NAME).read_text())
                       if (folder / PROVENANCE_NAME).is_file() else {"config": {"segmentation": {}}})
-        midline_mm = float(provenance["config"]["segmentation"].get("midline_mm", 0.0))
+        seg = {**provenance["config"]["segmentation"], **(segmentation or {})}
+        midline_mm = float(seg.get("midline_mm", 0.0))
         transform = np.array(provenance.get("patient_to_template", np.nan))
         regions = read_labels(folder / REGIONS_NAME) if midline_mm > 0 and transform.shape == (4, 4) else None
-        seg = provenance["config"]["segmentation"]
         min_contrast = float(seg.get("min_focal_contrast", 0.0))
         if min_contrast > 0:
             brain = read_labels(folder / BRAIN_MASK_NAME)
