@@ -91,3 +91,36 @@ def test_sweep_drops_midline_lesions_where_the_run_did(tmp_path: Path,
         scores[midline_mm] = records[0]
     assert scores[0.0]["lesion_f1"] < 1.0  # the run kept midline lesions: the false positive counts
     assert scores[5.0]["dice"] == 1.0 and scores[5.0]["lesion_f1"] == 1.0
+
+
+def test_sweep_drops_faint_lesions_where_the_run_did_or_the_caller_asks(
+        tmp_path: Path, load_benchmark: Callable[[str], ModuleType]) -> None:
+    bench = load_benchmark("accuracy")
+    affine = np.eye(4)
+    rng = np.random.default_rng(0)
+    flair = rng.normal(100.0, 10.0, (30, 30, 30)).astype(np.float32)
+    truth = np.zeros(flair.shape, np.uint8)
+    truth[5:9, 5:9, 5:9] = 1  # a 64 mm3 lesion, bright on FLAIR
+    flair[5:9, 5:9, 5:9] += 40.0
+    prob = np.zeros(flair.shape, np.float32)
+    prob[5:9, 5:9, 5:9] = 0.9
+    prob[18:22, 18:22, 18:22] = 0.9  # 64 mm3 of ordinary tissue: a false positive that does not stand out
+    brain = np.ones(flair.shape, np.uint8)
+    for name, image in (("truth.nii.gz", truth), ("out/case1/lesion_probability_space-native.nii.gz", prob),
+                        ("out/case1/flair_space-native_desc-biascorrected.nii.gz", flair),
+                        ("out/case1/brain_mask_space-native.nii.gz", brain)):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(image, affine), tmp_path / name)
+    case = bench.Case("case1", "p1", tmp_path / "truth.nii.gz", None, tmp_path / "truth.nii.gz")
+    step = {"min_focal_contrast": 0.5, "focal_contrast_max_volume_mm3": 100.0}
+
+    def score(recorded: dict[str, float], override: dict[str, float] | None = None) -> float:
+        (tmp_path / "out/case1/provenance.json").write_text(json.dumps({"config": {"segmentation": recorded}}))
+        _, records = bench.sweep([{"case": "case1", "role": "test"}], {"case1": case}, tmp_path / "out",
+                                 thresholds=(0.5,), min_volumes=(0.0,), segmentation=override)
+        return float(records[0]["lesion_f1"])
+
+    assert score({}) < 1.0  # a run without the step: the false positive counts
+    assert score(step) == 1.0  # a run with it: dropped at every point, as segment did
+    assert score({}, step) == 1.0  # an old run replayed through the step
+    assert score(step, {"min_focal_contrast": 0.0}) < 1.0  # and a run with it replayed without
