@@ -13,7 +13,6 @@ expert lesions. Panel titles say whether the dropped lesion touches an expert le
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -24,42 +23,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from accuracy import labelled_cases
-from lesionwatch.io.nifti import read_labels, read_volume
-from lesionwatch.lesions.components import faint_lesions, grow_lesions, label_lesions, lesion_mask
-from lesionwatch.lesions.locations import midline_lesions
+from accuracy import KeptCase, labelled_cases
+from lesionwatch.io.nifti import read_labels
+from lesionwatch.lesions.components import label_lesions
 from lesionwatch.models.card import read_card, resolve_model_dir
 from lesionwatch.paths import shared_data_dir
-from lesionwatch.preprocessing.normalization import NormalizationConfig, normalize_intensity
-from lesionwatch.workflows.preprocess import BRAIN_MASK_NAME, FLAIR_NAME, PROVENANCE_NAME
-from lesionwatch.workflows.segment import (
-    GROWTH_REGION_NAME,
-    PROBABILITY_NAME,
-    REGIONS_NAME,
-    SegmentationConfig,
-)
+from lesionwatch.workflows.segment import SegmentationConfig
 
 HALF = 20  # panel half-width, voxels
 
 
 def dropped(folder: Path, truth_path: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, bool]]:
     """(case, normalised FLAIR, dropped lesion, truth, touches truth) per lesion the step drops in `folder`."""
-    provenance = json.loads((folder / PROVENANCE_NAME).read_text())
     card = read_card(resolve_model_dir("default"))
     defaults = SegmentationConfig()
-    prob = read_volume(folder / PROBABILITY_NAME)
-    brain = read_labels(folder / BRAIN_MASK_NAME)
-    flair = normalize_intensity(read_volume(folder / FLAIR_NAME), brain, NormalizationConfig())
-    mask = grow_lesions(lesion_mask(prob, card.threshold, card.min_lesion_volume_mm3),
-                        read_labels(folder / GROWTH_REGION_NAME))
-    midline = midline_lesions(mask, read_labels(folder / REGIONS_NAME), np.array(provenance["patient_to_template"]),
-                              defaults.midline_mm)
-    mask = mask.with_array((mask.mask & ~midline).astype(np.uint8))
-    faint = faint_lesions(mask, flair, brain, defaults.min_focal_contrast, defaults.focal_contrast_max_volume_mm3)
+    kept = KeptCase.read(folder, {"midline_mm": defaults.midline_mm, "min_focal_contrast": defaults.min_focal_contrast,
+                                  "focal_contrast_max_volume_mm3": defaults.focal_contrast_max_volume_mm3})
+    before = kept.mask(card.threshold, card.min_lesion_volume_mm3, grown=True, focal=False).mask
+    after = kept.mask(card.threshold, card.min_lesion_volume_mm3, grown=True).mask
+    assert kept.focal_flair is not None  # the step is on: KeptCase read the FLAIR it compares
     truth = read_labels(truth_path).mask
-    labels, n = label_lesions(faint)
+    labels, n = label_lesions(before & ~after)
     lesions = [labels == i for i in range(1, n + 1)]
-    return [(folder.name, flair.array, lesion, truth, bool((truth & lesion).any())) for lesion in lesions]
+    return [(folder.name, kept.focal_flair.array, lesion, truth, bool((truth & lesion).any())) for lesion in lesions]
 
 
 def main(argv: list[str]) -> int:
