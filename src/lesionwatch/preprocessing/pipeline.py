@@ -11,6 +11,7 @@ with the FLAIR's own header.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -93,6 +94,12 @@ class PreprocessedStudy:
     def grid(self) -> Grid:
         """The working grid."""
         return Grid.of(self.brain_mask)
+
+    @functools.cached_property
+    def native_bias_corrected_flair(self) -> Volume:
+        """The N4-corrected FLAIR on the native FLAIR grid, with its header (what output folders hold); resampled
+        once, for every step that reads it."""
+        return self.to_native(self.bias_corrected_flair)
 
     @overload
     def to_native(self, image: Volume) -> Volume: ...

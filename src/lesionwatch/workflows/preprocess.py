@@ -88,7 +88,7 @@ def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: b
     outputs: dict[str, str] = {}
     write_nifti(pre.native_brain_mask, folder / BRAIN_MASK_NAME)
     outputs[BRAIN_MASK_NAME] = NATIVE
-    write_nifti(pre.to_native(pre.bias_corrected_flair), folder / FLAIR_NAME)
+    write_nifti(pre.native_bias_corrected_flair, folder / FLAIR_NAME)
     outputs[FLAIR_NAME] = NATIVE
     for name, image in pre.channels.items():
         if name != "flair":

@@ -171,7 +171,7 @@ def growth_region(pre: PreprocessedStudy, native_regions: LabelVolume, config: C
 def native_focal_flair(pre: PreprocessedStudy) -> Volume:
     """The FLAIR the focal-contrast step reads: bias-corrected on the native grid (as written to the output folder),
     robust z-score inside the native brain mask (so the accuracy benchmark can redo the step from the files)."""
-    return normalize_intensity(pre.to_native(pre.bias_corrected_flair), pre.native_brain_mask, NormalizationConfig())
+    return normalize_intensity(pre.native_bias_corrected_flair, pre.native_brain_mask, NormalizationConfig())
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
