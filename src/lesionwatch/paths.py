@@ -31,3 +31,15 @@ def num_threads() -> int | None:
     """Return the thread count asked for by `LESIONWATCH_THREADS`, or None to use every core."""
     value = os.environ.get("LESIONWATCH_THREADS")
     return int(value) if value else None
+
+
+def cpu_threads() -> int:
+    """Threads a CPU step may use: `LESIONWATCH_THREADS`, else `OMP_NUM_THREADS` (as a job running beside others
+    sets it), else the cores this process may run on."""
+    for value in (os.environ.get("LESIONWATCH_THREADS"), os.environ.get("OMP_NUM_THREADS")):
+        if value and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -19,6 +19,7 @@ from lesionwatch.lesions.locations import (
     map_regions,
     midline_lesions,
     region_template,
+    within_mm,
 )
 from lesionwatch.lesions.table import lesion_table
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
@@ -91,3 +92,16 @@ def test_midline_lesions_are_the_non_white_matter_ones_at_the_mid_sagittal_plane
     assert found[6, 6, 6] and not found[20, 6, 6] and found.sum() == 4 * 4 * 4
     empty = midline_lesions(LabelVolume(np.zeros(shape, np.uint8), affine), LabelVolume(regions, affine), shift, 5.0)
     assert empty.shape == shape and not empty.any()
+
+
+def test_within_mm_equals_the_whole_volume_distance_transform() -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    spacing = (0.9, 1.2, 3.0)
+    mask = rng.random((40, 30, 20)) > 0.998
+    mask[0, 29, 10] = True  # a voxel at the edge of the field of view
+    for distance in (1.0, 4.5):
+        expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= distance
+        np.testing.assert_array_equal(within_mm(mask, spacing, distance), expected)
+    assert not within_mm(np.zeros((5, 5, 5), bool), spacing, 3.0).any()

@@ -181,7 +181,7 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     regions[inside & (regions == 0)] = OTHER_BRAIN
     if flair is not None:
         spacing = reference.spacing_mm
-        near = ndimage.distance_transform_edt(regions != VENTRICLES, sampling=spacing) <= config.ventricle_search_mm
+        near = within_mm(regions == VENTRICLES, spacing, config.ventricle_search_mm)
         dark = inside & (flair.array < config.csf_flair_z)
         refined = near & dark
         # keep only dark components touching the template's ventricles: sulcal CSF stays out
@@ -195,6 +195,24 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     log.info("regions mapped: template NMI %.3f, intracranial volume %.0f ml",
              result.normalized_mutual_information, icv / 1000)
     return RegionMap(LabelVolume(regions, reference.affine), icv, patient_to_template)
+
+
+def within_mm(mask: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float], distance_mm: float
+              ) -> npt.NDArray[np.bool_]:
+    """The voxels at most `distance_mm` (world distance between voxel centres) from a voxel of `mask`.
+
+    The distance transform runs only over the mask's bounding box grown by `distance_mm`: every voxel of the mask
+    lies inside it, so distances there are exact, and every voxel outside is farther. An empty mask gives none.
+    """
+    found = np.zeros(mask.shape, bool)
+    idx = np.argwhere(mask)
+    if idx.size == 0:
+        return found
+    grow = np.ceil(distance_mm / np.asarray(spacing_mm)).astype(int)
+    box = tuple(slice(max(int(lo) - g, 0), int(hi) + g + 1)
+                for lo, hi, g in zip(idx.min(axis=0), idx.max(axis=0), grow, strict=True))
+    found[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_mm) <= distance_mm
+    return found
 
 
 def midline_lesions(mask: LabelVolume, regions: LabelVolume, patient_to_template: npt.NDArray[np.float64],

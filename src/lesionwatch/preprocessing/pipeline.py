@@ -101,6 +101,17 @@ class PreprocessedStudy:
         once, for every step that reads it."""
         return self.to_native(self.bias_corrected_flair)
 
+    def native_channel(self, name: str) -> Volume:
+        """Normalised channel `name` on the native FLAIR grid, with its header (the lesion table's intensities, the
+        registered sequences output folders hold); resampled once, for every step that reads it."""
+        if name not in self._native_channels:
+            self._native_channels[name] = self.to_native(self.channels[name])
+        return self._native_channels[name]
+
+    @functools.cached_property
+    def _native_channels(self) -> dict[str, Volume]:
+        return {}
+
     @overload
     def to_native(self, image: Volume) -> Volume: ...
     @overload

@@ -9,6 +9,7 @@ exact inverse of moving the input there: no accumulated header drift, no hand-ma
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import overload
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.paths import cpu_threads
 
 
 @dataclass(frozen=True)
@@ -121,17 +123,41 @@ def resample(
                                                                                atol=1e-6):
         return image
     m = _voxel_map(target, image.affine, world_transform)
-    # affine_transform computes each source coordinate on the fly (no coordinate arrays: faster, less memory)
     if isinstance(image, LabelVolume):
-        out = ndimage.affine_transform(image.array, m[:3, :3], m[:3, 3], output_shape=target.shape, order=0,
-                                       mode="constant", cval=fill_value)
+        out = _affine_transform(image.array, m, target.shape, 0, fill_value)
         return LabelVolume(out.astype(image.array.dtype), target.affine)
     src = image.array
     if order > 1:
         src = ndimage.spline_filter(src, order=order, output=np.float32)
-    out = ndimage.affine_transform(src, m[:3, :3], m[:3, 3], output_shape=target.shape, order=order,
-                                   mode="constant", cval=fill_value, prefilter=False, output=np.float32)
-    return Volume(out, target.affine)
+    return Volume(_affine_transform(src, m, target.shape, order, fill_value, np.float32), target.affine)
+
+
+_MIN_SLAB = 16  # output planes per thread, below which a thread costs more than it saves
+
+
+def _affine_transform(src: npt.NDArray[np.generic], m: npt.NDArray[np.float64], shape: tuple[int, int, int],
+                      order: int, fill_value: float, dtype: type | None = None) -> npt.NDArray[np.generic]:
+    """`ndimage.affine_transform` of `src` by the voxel map `m` (target index -> source index) onto `shape`.
+
+    The output is cut into slabs along its first axis, one per thread (`paths.cpu_threads`); scipy releases the
+    GIL while it interpolates, so the slabs run in parallel, and each slab is exactly what the whole call would
+    give there (slab `lo` starts at source coordinate `offset + m[:, 0] * lo`). It computes each source coordinate
+    on the fly: no coordinate arrays, so little memory.
+    """
+    matrix, offset = m[:3, :3], m[:3, 3]
+    out = np.empty(shape, dtype=dtype or src.dtype)
+    bounds = np.linspace(0, shape[0], max(1, min(cpu_threads(), shape[0] // _MIN_SLAB)) + 1).astype(int)
+
+    def slab(lo: int, hi: int) -> None:
+        ndimage.affine_transform(src, matrix, offset + matrix[:, 0] * lo, output_shape=(hi - lo, *shape[1:]),
+                                 order=order, mode="constant", cval=fill_value, prefilter=False, output=out[lo:hi])
+
+    if len(bounds) == 2:
+        slab(0, shape[0])
+    else:
+        with ThreadPoolExecutor(len(bounds) - 1) as pool:
+            list(pool.map(slab, bounds[:-1], bounds[1:]))
+    return out
 
 
 def resample_probability_as_labels(probability: Volume, target: Grid, threshold: float) -> LabelVolume:

@@ -90,9 +90,9 @@ def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: b
     outputs[BRAIN_MASK_NAME] = NATIVE
     write_nifti(pre.native_bias_corrected_flair, folder / FLAIR_NAME)
     outputs[FLAIR_NAME] = NATIVE
-    for name, image in pre.channels.items():
+    for name in pre.channels:
         if name != "flair":
-            write_nifti(pre.to_native(image), folder / registered_name(name))
+            write_nifti(pre.native_channel(name), folder / registered_name(name))
             outputs[registered_name(name)] = NATIVE + ", normalised"
     if intermediates:
         write_nifti(pre.brain_mask, folder / "brain_mask_space-working.nii.gz")

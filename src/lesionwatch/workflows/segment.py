@@ -228,8 +228,8 @@ def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: Re
     """Lesion table and summary of a native-grid lesion id map."""
     pre = analysis.pre
     native_regions = analysis.native_regions
-    t1 = pre.to_native(pre.channels["t1"]) if "t1" in pre.channels else None
-    table = lesion_table(lesion_ids, native_regions, flair=pre.to_native(pre.channels["flair"]), t1=t1,
+    t1 = pre.native_channel("t1") if "t1" in pre.channels else None
+    table = lesion_table(lesion_ids, native_regions, flair=pre.native_channel("flair"), t1=t1,
                          probability=analysis.native_probability, config=config)
     regions_native = RegionMap(native_regions, analysis.regions.intracranial_volume_mm3,
                                analysis.regions.patient_to_template)
