@@ -36,9 +36,12 @@ def num_threads() -> int | None:
 def cpu_threads() -> int:
     """Threads a CPU step may use: `LESIONWATCH_THREADS`, else `OMP_NUM_THREADS` (as a job running beside others
     sets it), else the cores this process may run on."""
-    for value in (os.environ.get("LESIONWATCH_THREADS"), os.environ.get("OMP_NUM_THREADS")):
-        if value and value.strip().isdigit() and int(value) > 0:
-            return int(value)
+    asked = num_threads()
+    if asked:
+        return asked
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        return int(omp)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -92,3 +92,18 @@ def ndimage_reference(array: np.ndarray, target: Grid, affine: np.ndarray, world
     return ndimage.affine_transform(src, m[:3, :3], m[:3, 3], output_shape=target.shape, order=order,
                                     mode="constant", cval=0.0, prefilter=False,
                                     output=np.float32 if array.dtype == np.float32 else array.dtype)
+
+
+def test_cpu_threads_reads_lesionwatch_threads_then_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from lesionwatch.paths import cpu_threads
+
+    monkeypatch.setenv("LESIONWATCH_THREADS", "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu_threads() == 3
+    monkeypatch.delenv("LESIONWATCH_THREADS")
+    assert cpu_threads() == 1  # a job run beside others (the cross-validation folds) keeps to its share
+    for value in ("", "0", "many"):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert cpu_threads() == len(os.sched_getaffinity(0))
