@@ -132,7 +132,7 @@ def resample(
     return Volume(_affine_transform(src, m, target.shape, order, fill_value, np.float32), target.affine)
 
 
-_MIN_SLAB = 16  # output planes per thread, below which a thread costs more than it saves
+_MIN_SLAB = 16  # least output planes per slab: a small image is resampled in one call
 
 
 def _affine_transform(src: npt.NDArray[np.generic], m: npt.NDArray[np.float64], shape: tuple[int, int, int],
