@@ -20,6 +20,7 @@ from lesionwatch.workflows.cohort import (
     CohortConfig,
     check_bids_derivatives,
     collect_group,
+    local_cluster,
     run_participants,
 )
 from lesionwatch.workflows.preprocess import RunOptions
@@ -122,3 +123,12 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dataset: Path, tmp
     keys = [(r["subject"], r["session"]) for r in tables["sessions"]]
     assert sorted(keys) == [("a", "01"), ("a", "02"), ("b", "01"), ("c", "01")]  # each exactly once
     assert check_bids_derivatives(out) == []
+
+
+def test_local_workers_share_the_cores_instead_of_one_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client
+
+    monkeypatch.setenv("LESIONWATCH_THREADS", "4")  # this machine's cores, as the workers should see a share
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        seen = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("LESIONWATCH_THREADS")))
+    assert sorted(seen.values()) == [("2", "2"), ("2", "2")]  # Dask alone would give OMP_NUM_THREADS=1

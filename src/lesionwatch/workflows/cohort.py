@@ -35,6 +35,7 @@ from lesionwatch.errors import BidsLayoutError, ConfigError, LesionwatchError
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.bids import find_bids_session, list_bids_sessions
 from lesionwatch.io.study import StudyInputs, hash_input
+from lesionwatch.paths import cpu_threads
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.workflows.followup import CHANGE_MAP_NAME, LongitudinalConfig, run_followup
 from lesionwatch.workflows.preprocess import RunOptions
@@ -310,15 +311,29 @@ def run_participants(bids_dir: Path, out_dir: Path, config: CohortConfig, *, par
     return _run_on_dask(tasks, out_dir, config, n_workers, scheduler, on_done)
 
 
+def local_cluster(n_workers: int) -> Any:
+    """A Dask LocalCluster of `n_workers` processes, one task each, sharing this machine's cores between them.
+
+    Dask starts its workers with OMP_NUM_THREADS=1 (its `distributed.nanny.pre-spawn-environ`), which would leave
+    each worker's network and resampling on one core however many the machine has; each worker gets its share of
+    the cores instead (`LESIONWATCH_THREADS` and `OMP_NUM_THREADS`, read by `paths.cpu_threads` and torch).
+    """
+    from distributed import LocalCluster
+
+    threads = str(max(1, cpu_threads() // n_workers))
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        env={"LESIONWATCH_THREADS": threads, "OMP_NUM_THREADS": threads})
+
+
 def _run_on_dask(tasks: list[CohortTask], out_dir: Path, config: CohortConfig, n_workers: int,
                  scheduler: str | None, on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - distributed is a core dependency
         raise ConfigError("parallel and cluster runs need dask distributed: pip install 'dask[distributed]'") from exc
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(n_workers)
         client = Client(cluster)
     else:
         client = Client(scheduler)
