@@ -20,6 +20,7 @@ from lesionwatch.workflows.cohort import (
     CohortConfig,
     check_bids_derivatives,
     collect_group,
+    default_workers,
     local_cluster,
     run_participants,
 )
@@ -100,11 +101,10 @@ def _inputs(dataset: Path, subject: str) -> StudyInputs:
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dataset: Path, tmp_path: Path) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     out = tmp_path / "derivatives"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         result: dict[str, list[dict[str, object]]] = {}
         runner = threading.Thread(target=lambda: result.setdefault(
             "records", run_participants(dataset, out, CONFIG, scheduler=cluster.scheduler_address)))
@@ -132,3 +132,12 @@ def test_local_workers_share_the_cores_instead_of_one_thread_each(monkeypatch: p
     with local_cluster(2) as cluster, Client(cluster) as client:
         seen = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("LESIONWATCH_THREADS")))
     assert sorted(seen.values()) == [("2", "2"), ("2", "2")]  # Dask alone would give OMP_NUM_THREADS=1
+
+
+def test_default_workers_divide_the_cores_this_job_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LESIONWATCH_THREADS", "8")  # e.g. a cluster job's share, not the node's cores
+    assert default_workers(memory_per_worker_gb=1e-3) == 4  # two threads a worker
+    monkeypatch.setenv("LESIONWATCH_THREADS", "1")
+    assert default_workers(memory_per_worker_gb=1e-3) == 1
+    monkeypatch.setenv("LESIONWATCH_THREADS", "8")
+    assert default_workers(memory_per_worker_gb=1e12) == 1  # memory limits too

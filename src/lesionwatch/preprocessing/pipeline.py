@@ -95,21 +95,25 @@ class PreprocessedStudy:
         """The working grid."""
         return Grid.of(self.brain_mask)
 
-    @functools.cached_property
+    @property
     def native_bias_corrected_flair(self) -> Volume:
         """The N4-corrected FLAIR on the native FLAIR grid, with its header (what output folders hold); resampled
         once, for every step that reads it."""
-        return self.to_native(self.bias_corrected_flair)
+        return self._native_once("bias-corrected flair", self.bias_corrected_flair)
 
     def native_channel(self, name: str) -> Volume:
         """Normalised channel `name` on the native FLAIR grid, with its header (the lesion table's intensities, the
         registered sequences output folders hold); resampled once, for every step that reads it."""
-        if name not in self._native_channels:
-            self._native_channels[name] = self.to_native(self.channels[name])
-        return self._native_channels[name]
+        return self._native_once(name, self.channels[name])
+
+    def _native_once(self, key: str, image: Volume) -> Volume:
+        """`to_native(image)`, kept under `key` so that each image is resampled once per study."""
+        if key not in self._native_cache:
+            self._native_cache[key] = self.to_native(image)
+        return self._native_cache[key]
 
     @functools.cached_property
-    def _native_channels(self) -> dict[str, Volume]:
+    def _native_cache(self) -> dict[str, Volume]:
         return {}
 
     @overload

@@ -253,8 +253,9 @@ def _cached_scorer(config: SegmentationConfig) -> object:
 
 
 def default_workers(memory_per_worker_gb: float = 4.0) -> int:
-    """Local worker processes: one per two cores (each uses two threads), limited by memory."""
-    cores = os.cpu_count() or 1
+    """Local worker processes: one per two of the cores this job may use (`paths.cpu_threads`, as `local_cluster`
+    divides them; each worker then runs two threads), limited by memory."""
+    cores = cpu_threads()
     try:
         memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     except (ValueError, OSError, AttributeError):
