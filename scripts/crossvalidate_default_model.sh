@@ -39,7 +39,7 @@ for v in "${variants[@]}"; do variant_args "$v" > /dev/null; done  # a typo fail
 train_stage() {  # out folder, model name, extra train options...; uses the caller's excl; skips a done stage
   local out=$1 model_name=$2; shift 2
   [ -f "$out/model_card.json" ] || OMP_NUM_THREADS=1 .venv/bin/lesionwatch --no-progress train "${TRAIN_DATA[@]}" \
-    "${RECIPE[@]}" "${excl[@]}" "$@" --max-minutes 150 --name "$model_name" --out "$out" --cache "$OUT/cache" \
+    "${RECIPE[@]}" "${excl[@]}" "$@" --max-minutes 240 --name "$model_name" --out "$out" --cache "$OUT/cache" \
     > "$out.log" 2>&1
 }
 fold() {  # name, excluded patients...
