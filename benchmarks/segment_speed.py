@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from harness import run_timed, segment_command
-from lesionwatch.paths import shared_data_dir
+from lesionwatch.paths import cpu_threads, shared_data_dir
 
 
 def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             flair, t1, label = args.flair, args.t1, str(args.flair)
         else:
             flair, t1, label = default_inputs(scratch)
-        print(f"case: {label}; model: {args.model}; {args.repeats} runs each; {os.cpu_count()} CPUs\n")
+        print(f"case: {label}; model: {args.model}; {args.repeats} runs each; {cpu_threads()} CPU threads "
+              f"(of {os.cpu_count()} cores)\n")
         lines = ["| report | median s | min s | max s | peak MB (max) | stages (median s) |",
                  "|---|---|---|---|---|---|"]
         for report in (False, True):
