@@ -5,8 +5,9 @@
 #   fold B trains on P18 + P39 and is tested on P14 (3 time points) and patient26.
 # Every case is segmented by the fold that never saw its patient; --sweep re-thresholds the unseen probability maps
 # (the shipped threshold and minimum lesion volume are chosen from that table). Same recipe as the shipped model
-# (scripts/train_default_model.sh: 2100 iterations, the full cosine schedule). Folds run side by side, one thread
-# each (2 CPU cores, 45-95 minutes depending on the machine, then 10 of benchmark); each resumes if interrupted.
+# (scripts/train_default_model.sh: 4200 iterations since session 19, the full cosine schedule). Folds run side by
+# side, one thread each (2 CPU cores, about 140 minutes at 4200 iterations in sessions 17-18, then 10 of benchmark);
+# each resumes if interrupted.
 # The recipe is scripts/lib_recipe.sh (TRAIN_ARGS adds options).
 # STAGE2_ARGS (optional) tests a second training stage: each fold then trains on from its stage-1 weights
 # (`train --continue-from`, same data and recipe, STAGE2_ARGS appended) into OUT/<fold>_stage2, and those folds are
