@@ -2,7 +2,7 @@
 
 Every class subclasses a builtin so that callers who do not know lesionwatch can still catch it. Messages say
 what was expected, what arrived, which file, and how to fix it. The CLI turns any `LesionwatchError` into a
-one-line message and a non-zero exit code.
+one-line message and its `exit_code`: 2 for bad input or usage, 1 for an analysis that failed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class SpatialMismatchError(LesionwatchError, ValueError):
 
 class RegistrationError(LesionwatchError, RuntimeError):
     """Registration failed or gave an implausible result."""
+
+    exit_code = 1
 
 
 class OutputExistsError(LesionwatchError, FileExistsError):

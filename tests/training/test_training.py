@@ -16,7 +16,10 @@ from lesionwatch.io.volume import LabelVolume
 from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.training.augmentation import (
     AugmentationConfig,
+    RAW_OFFSET_Z,
+    T1_CSF_Z,
     LesionIntensities,
+    confluent_periventricular_lesions,
     cut_field_of_view,
     lesion_intensities,
     lesion_shape_bank,
@@ -137,6 +140,9 @@ def test_train_command_defaults_are_the_augmentation_defaults() -> None:
     assert defaults["thick_slices"].default == config.p_thick_slices
     assert defaults["tissue_contrast"].default == config.p_tissue_contrast
     assert defaults["per_lesion_fraction"].default == config.per_lesion_fraction
+    assert defaults["confluent"].default == config.p_confluent and defaults["lesion_contrast"].default is None
+    assert tuple(float(v) for v in defaults["thick_slice_mm"].default.split(",")) == config.thick_slice_mm
+    assert (defaults["patch_size"].default,) * 3 == config.patch_size
 
 
 def _brain_case(affine: np.ndarray | None = None) -> PreparedCase:
@@ -320,3 +326,41 @@ def test_tissue_contrast_warp_keeps_the_order_and_white_matter_but_moves_the_tis
     # cortex - lesion gap: a bright-cortex scan like P18 and a flat one both get seen
     assert min(cortex_gaps) < 0.3 and max(cortex_gaps) > 0.8
     assert abs(np.corrcoef(cortex_gaps, lesion_gaps)[0, 1]) < 0.3
+
+
+@pytest.mark.parametrize("ratio", [1.1, 2.0])
+def test_tissue_relative_contrast_draws_lesions_from_barely_visible_to_very_bright(ratio: float) -> None:
+    """A lesion `ratio` times its tissue in raw intensity: z + (ratio - 1)(z + m/s), m/s in RAW_OFFSET_Z; its T1
+    anywhere from the tissue's own to CSF-dark."""
+    case = _brain_case()
+    mask = np.zeros(case.label.shape, bool)
+    mask[8:14, 10:30, 10:30] = True
+    img, lab = transplant_lesions(case.channels, case.label, case.brain, mask, np.random.default_rng(1),
+                                  LesionIntensities(), contrast=(ratio, ratio))
+    core = ndimage.binary_erosion(lab > 0, iterations=1)
+    tissue = 0.5
+    lo, hi = (tissue + (ratio - 1) * (tissue + offset) for offset in RAW_OFFSET_Z)
+    assert core.any()
+    assert lo - 0.1 <= float(np.median(img[0][core])) <= hi * 1.1
+    assert T1_CSF_Z - 0.1 <= float(img[1][core].min()) and float(img[1][core].max()) <= 1.0 + 1e-5
+
+
+def test_confluent_band_lines_the_ventricles_in_tissue_only() -> None:
+    shape = (48, 48, 48)
+    brain = np.zeros(shape, bool)
+    brain[2:46, 2:46, 2:46] = True
+    flair = np.where(brain, 0.3, 0.0).astype(np.float32)
+    flair[20:28, 16:32, 18:30] = -3.0  # a ventricle deep in the brain
+    channels = np.stack([flair, np.where(brain, 1.0, 0.0).astype(np.float32)])
+    img, lab = confluent_periventricular_lesions(channels, np.zeros(shape, np.uint8), brain,
+                                                 np.random.default_rng(2), (1.2, 1.4))
+    ventricle = flair < -2
+    distance = ndimage.distance_transform_edt(~ventricle)
+    lesion = lab > 0
+    assert lesion.sum() > 50
+    assert not (lesion & ventricle).any() and distance[lesion].max() <= 10.5
+    assert img[0][lesion].mean() > 0.3 + 0.2 * (0.3 + RAW_OFFSET_Z[0]) * 0.5
+    without = confluent_periventricular_lesions(np.stack([np.where(brain, 0.3, 0.0).astype(np.float32)] * 2),
+                                                np.zeros(shape, np.uint8), brain, np.random.default_rng(2),
+                                                (1.2, 1.4))
+    assert not without[1].any()  # no ventricle in the patch: nothing drawn

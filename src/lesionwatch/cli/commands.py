@@ -370,6 +370,17 @@ MasksOpt = Annotated[list[Path] | None, typer.Option(
     "images, no images needed), transplanted into the training brains as augmentation.")]
 
 
+def _range(option: str, text: str) -> tuple[float, float]:
+    """`LO,HI` as two positive floats with LO <= HI, or a ConfigError naming the option."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"{option} {text!r}: expected two comma-separated numbers LO,HI such as 1.1,2") from exc
+    if not 0 < lo <= hi:
+        raise ConfigError(f"{option} {text!r}: expected 0 < LO <= HI")
+    return lo, hi
+
+
 def train(
     data: DataArg,
     out: OutOpt,
@@ -405,6 +416,18 @@ def train(
     thick_slices: Annotated[float, typer.Option(
         "--thick-slices", min=0.0, max=1.0, help="Share of patches (per sequence) blurred and resampled as thick "
         "slices (3-5 mm along a random axis), as 2D clinical scans are.")] = 0.35,
+    thick_slice_mm: Annotated[str, typer.Option(
+        "--thick-slice-mm", help="Slice thickness range (LO,HI mm) of the simulated thick-slice acquisitions.")
+    ] = "3,5",
+    lesion_contrast: Annotated[str | None, typer.Option(
+        "--lesion-contrast", help="Transplanted and pasted lesions take the FLAIR of the tissue under them times a "
+        "ratio in LO,HI (e.g. 1.1,2: faint to very bright) and a T1 from isointense to black hole, instead of the "
+        "training lesions' own intensities.")] = None,
+    confluent: Annotated[float, typer.Option(
+        "--confluent", min=0.0, max=1.0, help="Share of patches given a synthetic confluent periventricular lesion "
+        "band (heavy lesion load).")] = 0.0,
+    patch_size: Annotated[int, typer.Option(
+        "--patch-size", min=16, help="Edge of the cubic training patches, in working-grid voxels (1 mm).")] = 48,
     continue_from: Annotated[str | None, typer.Option(
         "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
         "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
@@ -426,7 +449,12 @@ def train(
                             augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction,
                                                             match_small_lesions=match_small_lesions,
                                                             p_tissue_contrast=tissue_contrast,
-                                                            p_drop_t1=drop_t1, p_thick_slices=thick_slices))
+                                                            p_drop_t1=drop_t1, p_thick_slices=thick_slices,
+                                                            thick_slice_mm=_range("--thick-slice-mm", thick_slice_mm),
+                                                            lesion_contrast=None if lesion_contrast is None else
+                                                            _range("--lesion-contrast", lesion_contrast),
+                                                            p_confluent=confluent,
+                                                            patch_size=(patch_size, patch_size, patch_size)))
     init = resolve_model_dir(continue_from) if continue_from is not None else None
     run_train(cases, out, config, name=name, validation_patients=tuple(val_patients or ()), cache_dir=cache,
               init_model=init,

@@ -13,6 +13,7 @@ lesions, where, how big) while every image voxel around them stays real.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,12 @@ class AugmentationConfig:
     `match_small_lesions` gives transplanted lesions under SMALL_LESION_MM3 the brightness of the training cases'
     small real lesions (see `LesionIntensities.flair_small`) instead of that of all lesion voxels.
     `p_tissue_contrast` of patches get `tissue_contrast_warp` on the FLAIR.
+    `thick_slice_mm`: slice thickness range of the simulated 2D acquisition (working grid spacing 1 mm).
+    `lesion_contrast`: when set, transplanted and pasted lesions take a FLAIR of the tissue under them times a
+    ratio drawn log-uniformly from this range (1.1: barely visible; 2: very bright) and a T1 anywhere from the
+    tissue's own (isointense) to CSF-dark (black hole), instead of the training cases' real lesion intensities,
+    which cover only the bright lesions of a few scanners (`lesion_contrast_target`).
+    `p_confluent` of patches get a confluent periventricular lesion band (`confluent_periventricular_lesions`).
     """
 
     patch_size: tuple[int, int, int] = (48, 48, 48)
@@ -48,6 +55,9 @@ class AugmentationConfig:
     per_lesion_fraction: float = 0.0
     match_small_lesions: bool = False
     p_tissue_contrast: float = 0.0
+    thick_slice_mm: tuple[float, float] = (3.0, 5.0)
+    lesion_contrast: tuple[float, float] | None = None
+    p_confluent: float = 0.0
 
 
 SMALL_LESION_MM3 = 100.0
@@ -169,9 +179,12 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if transplant is not None:
         img, lab = transplant_lesions(img, lab, brain, _transplant_patch(case, transplant, centre,
                                                                          config.patch_size),
-                                      rng, intensities or LesionIntensities(), _voxel_mm3(case))
+                                      rng, intensities or LesionIntensities(), _voxel_mm3(case),
+                                      contrast=config.lesion_contrast)
+    if config.p_confluent > 0 and rng.random() < config.p_confluent:
+        img, lab = confluent_periventricular_lesions(img, lab, brain, rng, config.lesion_contrast or (1.15, 1.6))
     if shapes and rng.random() < config.p_synthetic_lesions:
-        img, lab = _insert_lesions(img, lab, brain, rng, shapes)
+        img, lab = _insert_lesions(img, lab, brain, rng, shapes, contrast=config.lesion_contrast)
     if rng.random() < config.p_field_of_view_cut:
         img, lab, brain = cut_field_of_view(img, lab, brain, rng)
     if rng.random() < config.p_flip:
@@ -241,7 +254,7 @@ def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], r
         x = (x * np.exp(field)).astype(np.float32)
     if rng.random() < config.p_thick_slices:
         axis = int(rng.integers(3))
-        factor = float(rng.uniform(3.0, 5.0))
+        factor = float(rng.uniform(*config.thick_slice_mm))
         sigma = [0.0, 0.0, 0.0]
         sigma[axis] = factor / 2.355
         blurred = ndimage.gaussian_filter(x, sigma)
@@ -269,13 +282,15 @@ def _transplant_patch(case: PreparedCase, transplant: npt.NDArray[np.int64], cen
 
 def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
                        mask: npt.NDArray[np.bool_], rng: np.random.Generator, intensities: LesionIntensities,
-                       voxel_mm3: float = 1.0) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+                       voxel_mm3: float = 1.0, contrast: tuple[float, float] | None = None
+                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
     """Draw another patient's lesions (`mask`, this patch's grid) into the patch; returns (image, label).
 
     Only tissue takes a lesion: voxels inside the eroded brain whose FLAIR is not CSF-dark. Each lesion gets its
     own FLAIR brightness (and T1 darkness) from the real lesions' range (lesions under SMALL_LESION_MM3 from
     `intensities.flair_small` when it is set), with a soft partial-volume rim and a little smooth texture; FLAIR can
-    only brighten and T1 only darken, so lesions already there are kept.
+    only brighten and T1 only darken, so lesions already there are kept. With `contrast`, each lesion's brightness
+    is instead a ratio to the tissue under it (`lesion_contrast_target`).
     """
     tissue = ndimage.binary_erosion(brain, iterations=2) & (img[0] > -0.5)
     region = mask & tissue
@@ -292,6 +307,8 @@ def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8],
         values_f[small] = rng.uniform(*intensities.flair_small, int(small.sum())).astype(np.float32)
     flair_target[region] = values_f[components[region]]
     t1_target[region] = values_t[components[region]]
+    if contrast is not None:
+        flair_target, t1_target = lesion_contrast_target(img, components, n, rng, contrast)
     sigma = float(rng.uniform(0.7, 1.4))
     weight = ndimage.gaussian_filter(region.astype(np.float32), sigma)
     soft = np.clip(np.maximum(weight, region * 0.6), 0, 1) * tissue
@@ -310,7 +327,8 @@ def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8],
 
 
 def _insert_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
-                    rng: np.random.Generator, shapes: list[npt.NDArray[np.bool_]]
+                    rng: np.random.Generator, shapes: list[npt.NDArray[np.bool_]],
+                    contrast: tuple[float, float] | None = None
                     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
     """Paste 1-4 real lesion shapes into white-matter-like brain voxels with real-lesion intensities."""
     if lab.any():
@@ -334,9 +352,99 @@ def _insert_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], br
             continue
         soft = np.clip(ndimage.gaussian_filter(region.astype(np.float32), 0.7), 0, 1)
         soft = np.maximum(soft, region * 0.9)
-        target = rng.uniform(flair_lo, flair_hi)
+        if contrast is None:
+            target = rng.uniform(flair_lo, flair_hi)
+            t1_value = rng.uniform(-1.5, 0.0)
+        else:
+            tissue = float(img[0][sl][region].mean())
+            target = _brighter(tissue, _log_uniform(rng, contrast), float(rng.uniform(*RAW_OFFSET_Z)))
+            t1_tissue = float(img[1][sl][region].mean()) if img.shape[0] > 1 else 0.0
+            t1_value = t1_tissue + rng.uniform(0.0, 1.0) * (T1_CSF_Z - t1_tissue)
         img[0][sl] = (1 - soft) * img[0][sl] + soft * target
-        if img.shape[0] > 1:
-            img[1][sl] = (1 - soft) * img[1][sl] + soft * rng.uniform(-1.5, 0.0)
+        if img.shape[0] > 1 and np.any(img[1]):
+            img[1][sl] = (1 - soft) * img[1][sl] + soft * t1_value
         lab[sl][region] = 1
     return img, lab
+
+
+RAW_OFFSET_Z = (4.0, 8.0)
+"""Range of median / robust SD of a brain's raw FLAIR, which converts a ratio of raw intensities into robust-z
+units: a raw intensity m + s z is r times brighter as z' = z + (r - 1)(z + m / s). Brain FLAIR has m / s of about 5-8
+(white matter about 1, its robust SD about 0.13-0.2); drawn per lesion, so the exact value need not be known."""
+
+T1_CSF_Z = -2.5
+"""Robust-z T1 of CSF-dark tissue: the darkest a black-hole lesion gets."""
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+
+def _brighter(z: Any, ratio: Any, offset: Any) -> Any:
+    """Robust-z value of a raw intensity `ratio` times that of robust z `z` (see RAW_OFFSET_Z)."""
+    return z + (ratio - 1.0) * np.maximum(z + offset, 1.0)
+
+
+def _tissue_mean(x: npt.NDArray[np.float32], tissue: npt.NDArray[np.bool_], sigma: float = 1.5
+                 ) -> npt.NDArray[np.float32]:
+    """Local mean of `x` over `tissue` voxels only (normalised convolution), so CSF beside a periventricular
+    lesion does not darken the tissue it is drawn relative to."""
+    weight = tissue.astype(np.float32)
+    mean = ndimage.gaussian_filter(x * weight, sigma) / np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-3)
+    return np.where(ndimage.gaussian_filter(weight, sigma) > 1e-3, mean, x).astype(np.float32)
+
+
+def lesion_contrast_target(img: npt.NDArray[np.float32], components: npt.NDArray[np.int32], n: int,
+                           rng: np.random.Generator, contrast: tuple[float, float]
+                           ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per-voxel FLAIR and T1 targets of `n` labelled lesions (`components`, 1..n) drawn relative to the tissue.
+
+    Each lesion's FLAIR is the smoothed tissue under it times a ratio drawn log-uniformly from `contrast`
+    (converted to robust z through a random RAW_OFFSET_Z), so a faint lesion (1.1-1.3 times its surroundings, as in
+    heavy confluent periventricular disease) is as common as a bright one; its T1 lies anywhere between the tissue's
+    own value (isointense) and T1_CSF_Z (a black hole). Returns (flair, t1), zero outside the lesions.
+    """
+    region = components > 0
+    flair_tissue = _tissue_mean(img[0], img[0] > -1.0)
+    ratios = np.exp(rng.uniform(np.log(contrast[0]), np.log(contrast[1]), n + 1))
+    offsets = rng.uniform(*RAW_OFFSET_Z, n + 1)
+    flair = np.zeros(region.shape, np.float32)
+    idx = components[region]
+    flair[region] = _brighter(flair_tissue[region], ratios[idx], offsets[idx])
+    t1 = np.zeros(region.shape, np.float32)
+    if img.shape[0] > 1 and np.any(img[1]):
+        t1_tissue = _tissue_mean(img[1], img[0] > -1.0)[region]
+        darkness = rng.uniform(0.0, 1.0, n + 1)[idx]
+        t1[region] = t1_tissue + darkness * (T1_CSF_Z - t1_tissue)
+    return flair, t1
+
+
+def confluent_periventricular_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8],
+                                      brain: npt.NDArray[np.bool_], rng: np.random.Generator,
+                                      contrast: tuple[float, float]
+                                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """Draw a confluent lesion band along the ventricles of the patch (heavy periventricular disease).
+
+    The ventricles are the FLAIR-dark fluid deep inside the brain (at least 6 voxels from its edge). The band covers
+    the tissue within a smoothly varying distance of them (1 to 3-10 mm) where a smooth random field lets it (caps
+    and partial rims, not a uniform shell), and is drawn by `transplant_lesions` with tissue-relative contrast. A
+    patch without ventricles is returned unchanged.
+    """
+    deep = ndimage.binary_erosion(brain, iterations=6)
+    ventricles = deep & (img[0] < -2.0)
+    if ventricles.sum() < 50:
+        return img, lab
+    distance = ndimage.distance_transform_edt(~ventricles)
+
+    def smooth_field() -> npt.NDArray[np.float64]:
+        coarse = rng.normal(0, 1, (4, 4, 4))
+        field = ndimage.zoom(coarse, np.array(brain.shape) / 4.0, order=3)
+        return np.asarray(field[: brain.shape[0], : brain.shape[1], : brain.shape[2]])
+
+    widest = float(rng.uniform(3.0, 10.0))
+    thickness = 1.0 + (widest - 1.0) / (1.0 + np.exp(-smooth_field()))
+    cover = smooth_field() > rng.uniform(-0.8, 0.4)
+    band = (distance > 0) & (distance <= thickness) & cover & ndimage.binary_erosion(brain, iterations=3)
+    if band.sum() < 10:
+        return img, lab
+    return transplant_lesions(img, lab, brain, band, rng, LesionIntensities(), contrast=contrast)

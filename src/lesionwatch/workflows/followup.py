@@ -189,8 +189,8 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                    "intervals": [i.as_dict() for i in result.intervals], "studies": summaries},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
-    if options.report:
-        write_report_after_analysis(out_dir)
+        if options.report:  # inside the staged folder: an interrupted report leaves no half-drawn results
+            write_report_after_analysis(stage, out_dir)
     for name, interval in zip(names[1:], result.intervals, strict=True):
         log.info("%s: %d new, %d enlarging, %d shrinking, %d resolved; volume change %+.0f mm3",
                  name, interval.new_count, interval.enlarging_count, interval.shrinking_count,

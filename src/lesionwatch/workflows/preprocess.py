@@ -48,7 +48,9 @@ def check_output_folder(out_dir: Path, force: bool) -> None:
     Raises:
         OutputExistsError: the folder exists and holds files.
     """
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir}: is a file, not a folder. Choose another --out.")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise OutputExistsError(
             f"{out_dir}: output folder already exists. Choose another --out, or pass --force to replace it "
             "(the old results are kept until the new ones are complete)."

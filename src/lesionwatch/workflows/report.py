@@ -192,8 +192,9 @@ def _write_dicom_seg(labels: LabelVolume, provenance: dict[str, Any], input_key:
     write_atomically(path, write)
 
 
-def build_report(folder: Path) -> Path:
+def build_report(folder: Path, shown_as: Path | None = None) -> Path:
     """Draw the figures and write report.html/report.pdf for a segment or follow-up folder; return the HTML path.
+    `shown_as` is the folder's name in the log (a staged folder is logged under its final name).
 
     Raises:
         InputFileNotFoundError: the folder is not a lesionwatch output folder.
@@ -224,7 +225,7 @@ def build_report(folder: Path) -> Path:
     page = render_html(content)
     write_text_atomically(folder / "report.html", page)
     _write_bytes(folder / "report.pdf", render_pdf(content))
-    log.info("report written in %.1f s: %s", time.perf_counter() - start, folder / "report.html")
+    log.info("report written in %.1f s: %s", time.perf_counter() - start, (shown_as or folder) / "report.html")
     return folder / "report.html"
 
 
@@ -283,11 +284,13 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
         provenance=_provenance(provenance))
 
 
-def write_report_after_analysis(folder: Path) -> Path | None:
-    """Build the report of a finished analysis folder; a failure is logged and leaves the analysis untouched."""
+def write_report_after_analysis(folder: Path, final: Path | None = None) -> Path | None:
+    """Build the report of a finished analysis folder (`folder`, the staged folder that becomes `final`); a failure
+    is logged and leaves the analysis untouched."""
+    final = folder if final is None else final
     try:
-        return build_report(folder)
+        return build_report(folder, shown_as=final)
     except Exception as exc:
         log.error("the report could not be written (%s: %s); the analysis results in %s are complete. "
-                  "Retry with: lesionwatch report %s", type(exc).__name__, exc, folder, folder)
+                  "Retry with: lesionwatch report %s", type(exc).__name__, exc, final, final)
         return None

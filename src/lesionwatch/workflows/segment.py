@@ -290,6 +290,6 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
                    "patient_to_template": np.round(analysis.regions.patient_to_template, 6).tolist()},
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
-    if options.report:
-        write_report_after_analysis(out_dir)
+        if options.report:  # inside the staged folder: an interrupted report leaves no half-drawn results
+            write_report_after_analysis(stage, out_dir)
     return out_dir
