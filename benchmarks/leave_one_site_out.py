@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 from accuracy import Case, KeptCase, run_case
-from harness import lesionwatch_command
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.io.volume import LabelVolume
 from lesionwatch.lesions.metrics import SIZE_BINS_MM3, SegmentationMetrics, evaluate_segmentation
@@ -225,8 +224,8 @@ def train_folds(data: Path, folds: Folds, sites: tuple[str, ...], threads: int, 
 def run_train(data: Path, sites: tuple[str, ...], out: Path, name: str, cache: Path, threads: int,
               extra: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = lesionwatch_command("train", *training_arguments(data, sites), *RECIPE, *extra, "--max-minutes", "600",
-                              "--name", name, "--out", str(out), "--cache", str(cache))
+    cmd = [sys.executable, "-m", "lesionwatch", "--no-progress", "train", *training_arguments(data, sites), *RECIPE,
+           *extra, "--max-minutes", "600", "--name", name, "--out", str(out), "--cache", str(cache)]
     print(f"training on {', '.join(sites)} into {out} ({threads} threads): log {out}.log", flush=True)
     with open(f"{out}.log", "a") as log:
         subprocess.run(cmd, check=True, stderr=log, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
