@@ -43,7 +43,7 @@ from lesionwatch.paths import shared_data_dir
 
 SITES = ("mslesseg", "lesjak", "isbi")
 
-RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations", "2400", "--seed", "0",
+RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations", "1600", "--seed", "0",
           "--features", "12,24,48,96", "--patch-size", "64", "--per-lesion-fraction", "0.5", "--blob-weight", "0.5",
           "--lesion-contrast", "1.1,2", "--confluent", "0.25", "--thick-slice-mm", "2,6")
 """`lesionwatch train` options of the recipe every fold and the shipped model are trained with. ISBI trains on

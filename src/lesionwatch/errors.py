@@ -30,6 +30,11 @@ class BidsLayoutError(LesionwatchError, ValueError):
     """A BIDS folder does not hold the expected files."""
 
 
+class ImplausibleInputError(LesionwatchError, ValueError):
+    """An input cannot be what it claims (a "FLAIR" with a T1's or an inverted contrast, a follow-up of two heads);
+    `--force` proceeds and records the warning."""
+
+
 class SpatialMismatchError(LesionwatchError, ValueError):
     """Two images that must overlap in world space do not."""
 

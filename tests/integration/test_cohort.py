@@ -141,3 +141,23 @@ def test_default_workers_divide_the_cores_this_job_may_use(monkeypatch: pytest.M
     assert default_workers(memory_per_worker_gb=1e-3) == 1
     monkeypatch.setenv("LESIONWATCH_THREADS", "8")
     assert default_workers(memory_per_worker_gb=1e12) == 1  # memory limits too
+
+
+def test_a_corrupt_session_is_left_out_and_the_subjects_good_session_kept(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """sub-d: ses-01 good, ses-02 corrupt: ses-01 is analysed and published, ses-02 recorded as failed, exit 1."""
+    cfg = SynthConfig(spacing_mm=3.0, skull_stripped=True, lesion_count=(6, 8), lesion_volume_mm3=(200.0, 2000.0),
+                      sequences=("flair",))
+    root = tmp_path / "ds"
+    case = generate_case(4, cfg, timepoints=1)
+    write_nifti(case.timepoints[0].images["flair"], root / "sub-d" / "ses-01" / "anat" / "sub-d_ses-01_FLAIR.nii.gz")
+    bad = root / "sub-d" / "ses-02" / "anat" / "sub-d_ses-02_FLAIR.nii.gz"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a nifti")
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic", "BIDSVersion": "1.10.0"}))
+    out = tmp_path / "derivatives"
+    assert main(["--no-progress", "bids", str(root), str(out), "participant", "--workers", "1"]) == 1
+    assert "sub-d ses-02 (left out of its follow-up)" in capsys.readouterr().err
+    assert (out / "sub-d" / "ses-01" / "anat" / "sub-d_ses-01_desc-lesions_mask.nii.gz").is_file()
+    sessions = {r["session"]: r["status"] for r in collect_group(out)["sessions"]}
+    assert sessions == {"01": "done", "02": "failed"}

@@ -84,3 +84,46 @@ def test_study_against_moved_copy_of_itself_shows_no_activity(tmp_path: Path) ->
     assert interval["new_count"] == 0 and interval["enlarging_count"] == 0
     assert abs(interval["volume_change_mm3"]) < 0.03 * interval["volume_before_mm3"]
     assert interval["volume_before_mm3"] > 1000  # lesions were found at all
+
+
+def test_the_same_flair_twice_is_refused_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = generate_case(7, SynthConfig(spacing_mm=3.0, skull_stripped=True, sequences=("flair",)))
+    flair = write_nifti(case.timepoints[0].images["flair"], tmp_path / "flair.nii.gz")
+    out = tmp_path / "out"
+    assert main(["--no-progress", "followup", "--flair", str(flair), "--flair", str(flair), "--out", str(out)]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == f"error: {flair.resolve()}: the same FLAIR is given for two studies; a follow-up compares " \
+                    "different studies of one patient"
+    assert not out.exists()
+
+
+def test_studies_of_two_heads_are_refused_and_force_records_why(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal path of the one-head check, with the figures of two different patients (benchmarks/same_head.py:
+    lesjak_long patient03 study 1 against patient01 study 2)."""
+    from lesionwatch.longitudinal.alignment import HeadMatch
+    from lesionwatch.workflows import followup
+
+    case = generate_case(7, SynthConfig(spacing_mm=3.0, skull_stripped=True, sequences=("flair",)), timepoints=2)
+    flairs = [write_nifti(tp.images["flair"], tmp_path / f"s{i}.nii.gz") for i, tp in enumerate(case.timepoints)]
+    monkeypatch.setattr(followup, "match_heads", lambda *args: HeadMatch(1.014, 1.001, 1.06, 0.944))
+    out = tmp_path / "out"
+    argv = ["--no-progress", "-q", "followup", "--flair", str(flairs[0]), "--flair", str(flairs[1]), "--out", str(out),
+            "--method", "classical", "--no-report"]
+    assert main(argv) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith(f"error: {flairs[0]} and the later studies: study2 and the baseline look alike poorly "
+                            "once aligned (NMI 1.014); they look like two different people.")
+    assert not out.exists()
+    assert main([*argv[:2], "--force", *argv[2:]]) == 0
+    warnings = json.loads((out / "summary.json").read_text())["qc_warnings"]
+    assert warnings == ["implausible input, compared with --force: study2 and the baseline look alike poorly once "
+                        "aligned (NMI 1.014)"]
+
+
+def test_one_heads_figures_pass_and_gross_mismatches_each_fail() -> None:
+    from lesionwatch.longitudinal.alignment import HeadMatch
+    from lesionwatch.workflows.followup import head_problems
+
+    assert head_problems(HeadMatch(1.063, 1.001, 1.15, 0.969), "s2") == []  # lesjak_long patient03, one head
+    assert len(head_problems(HeadMatch(1.009, 1.002, 1.48, 0.875), "s2")) == 3

@@ -15,9 +15,9 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.volume import LabelVolume
 from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.training.augmentation import (
-    AugmentationConfig,
     RAW_OFFSET_Z,
     T1_CSF_Z,
+    AugmentationConfig,
     LesionIntensities,
     confluent_periventricular_lesions,
     cut_field_of_view,
@@ -342,7 +342,7 @@ def test_tissue_relative_contrast_draws_lesions_from_barely_visible_to_very_brig
     lo, hi = (tissue + (ratio - 1) * (tissue + offset) for offset in RAW_OFFSET_Z)
     assert core.any()
     assert lo - 0.1 <= float(np.median(img[0][core])) <= hi * 1.1
-    assert T1_CSF_Z - 0.1 <= float(img[1][core].min()) and float(img[1][core].max()) <= 1.0 + 1e-5
+    assert float(img[1][core].min()) >= T1_CSF_Z - 0.1 and float(img[1][core].max()) <= 1.0 + 1e-5
 
 
 def test_confluent_band_lines_the_ventricles_in_tissue_only() -> None:

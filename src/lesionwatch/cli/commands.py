@@ -244,7 +244,9 @@ def bids(
     for r in records:
         if r["status"] == "failed":
             typer.echo(f"  failed: {r['task']}: {r.get('error', '')}", err=True)
-    if counts["failed"]:
+        for session, error in r.get("failed_sessions", {}).items():
+            typer.echo(f"  failed: {r['task']} ses-{session} (left out of its follow-up): {error}", err=True)
+    if counts["failed"] or any(r.get("failed_sessions") for r in records):
         raise typer.Exit(1)
 
 

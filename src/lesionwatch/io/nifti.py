@@ -7,9 +7,11 @@ both set to the affine, so outputs in the native grid open in every viewer exact
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -37,16 +39,19 @@ def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
     if path.is_dir():
         raise InputImageError(f"{path}: is a folder, expected a NIfTI file (.nii or .nii.gz).")
     try:
-        img = nib.load(str(path))
+        with _nibabel_quiet():  # nibabel logs the header problems it meets: the error below says them
+            img = nib.load(str(path))
     except nib.filebasedimages.ImageFileError as exc:
         raise InputImageError(
             f"{path}: not a NIfTI image ({exc}). Expected a .nii or .nii.gz file; convert DICOM with "
             "`dcm2niix` or pass the DICOM folder itself."
         ) from exc
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError,
+            nib.spatialimages.HeaderDataError) as exc:
         raise InputImageError(f"{path}: cannot be read as NIfTI ({exc}). The file may be corrupt.") from exc
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise InputImageError(f"{path}: is a {type(img).__name__}, expected a NIfTI-1 or NIfTI-2 image.")
+    _check_spatial_header(img, path)
     try:
         data = np.asarray(img.dataobj, dtype=np.float64)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
@@ -55,6 +60,53 @@ def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
             "Copy or export it again."
         ) from exc
     return data, img
+
+
+@contextlib.contextmanager
+def _nibabel_quiet() -> Iterator[None]:
+    logger = nib.imageglobals.logger
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _header_as_stored(img: nib.Nifti1Image, path: Path) -> nib.Nifti1Header:
+    """The header as the file holds it: nibabel repairs some fields on loading (voxel sizes of 0 become 1)."""
+    try:
+        with nib.openers.ImageOpener(str(path)) as fobj:
+            return type(img.header).from_fileobj(fobj, check=False)
+    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile):
+        return img.header
+
+
+def _check_spatial_header(img: nib.Nifti1Image, path: Path) -> None:
+    """Refuse a header whose voxel-to-world mapping is missing, singular or not finite: every volume in mm3 and
+    every output's position depends on it."""
+    header = _header_as_stored(img, path)
+    zooms = np.asarray(header["pixdim"][1:4], dtype=np.float64)
+    if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0 and not np.all(zooms > 0):
+        raise InputImageError(
+            f"{path}: the header has no spatial information (qform and sform codes 0, voxel sizes "
+            f"{', '.join(f'{z:g}' for z in zooms)}): voxel size and orientation are unknown. Convert the scan again "
+            "from DICOM (e.g. with dcm2niix) so that the header keeps them.")
+    if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+        log.warning("%s: the header gives no orientation (qform and sform codes 0); taking the voxel axes as RAS "
+                    "with the stored voxel sizes. Check left and right in the results.", path)
+    try:
+        affine = _nifti_affine(img)
+    except (ValueError, np.linalg.LinAlgError, nib.spatialimages.HeaderDataError) as exc:
+        raise InputImageError(f"{path}: the header's voxel-to-world affine cannot be read ({exc}).") from exc
+    if not np.all(np.isfinite(affine)):
+        raise InputImageError(
+            f"{path}: the header's voxel-to-world affine (sform/qform) holds NaN or infinite values. Fix the header "
+            "(e.g. `fslorient -copyqform2sform` when the qform is good) or convert the scan again.")
+    if abs(float(np.linalg.det(affine[:3, :3]))) < 1e-6:
+        raise InputImageError(
+            f"{path}: the header's voxel-to-world affine is singular (determinant 0: voxel axes collapse onto "
+            "each other). Fix the header or convert the scan again.")
 
 
 def _squeeze_to_3d(data: npt.NDArray[np.float64], path: Path) -> npt.NDArray[np.float64]:
@@ -101,8 +153,15 @@ def read_volume(path: Path) -> Volume:
         raise InputImageError(
             f"{path}: every voxel has the value {float(data.min())}; expected an MR image with contrast."
         )
+    with np.errstate(over="ignore"):
+        single = data.astype(np.float32)
+    if not np.all(np.isfinite(single)):
+        slope = getattr(img.dataobj, "slope", float("nan"))
+        raise InputImageError(
+            f"{path}: the intensities overflow single precision once scaled (scl_slope {slope:g}, largest "
+            f"{float(np.abs(data).max()):.3g}); the header's scaling is wrong. Fix scl_slope / scl_inter.")
     header = img.header.copy()
-    return Volume(data.astype(np.float32), _nifti_affine(img), header)
+    return Volume(single, _nifti_affine(img), header)
 
 
 def read_labels(path: Path) -> LabelVolume:
@@ -140,6 +199,10 @@ def to_nifti(image: Volume | LabelVolume, dtype: npt.DTypeLike | None = None) ->
     scode = int(hdr["sform_code"]) if header is not None and int(hdr["sform_code"]) > 0 else qcode
     nii.set_qform(image.affine, code=qcode)
     nii.set_sform(image.affine, code=scode)
+    if not np.allclose(nii.get_qform(), image.affine, atol=1e-3):
+        # a sheared affine has no qform (a rotation, voxel sizes and a shift): leave the qform unset rather than
+        # give a nearby one that disagrees with the sform, so every viewer reads the sform
+        nii.set_qform(None, code=0)
     hdr["scl_slope"] = np.nan  # data are stored unscaled
     hdr["scl_inter"] = np.nan
     hdr["cal_min"] = 0

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from lesionwatch.errors import InputFileNotFoundError, InputImageError
 from lesionwatch.io.bids import find_bids_session
 from lesionwatch.io.dicom import read_dicom_series
@@ -100,6 +102,7 @@ def load_study(inputs: StudyInputs) -> Study:
     dicom: dict[str, str] = {}
     for name, path in inputs.paths().items():
         volume, source, uid = read_image(path, role=name, series=inputs.series.get(name))
+        check_scan_plausible(volume, f"{path} ({name.upper()})")
         images[name] = volume
         sources[name] = source
         if uid is not None:
@@ -107,6 +110,37 @@ def load_study(inputs: StudyInputs) -> Study:
         log.info("%s: %s, %s voxels of %s mm, %s", name.upper(), source, "x".join(map(str, volume.shape)),
                  "x".join(f"{s:.2f}" for s in volume.spacing_mm), volume.orientation)
     return Study(images, sources, dicom)
+
+
+MIN_GREY_LEVELS = 32
+"""An MR image has hundreds to thousands of distinct intensities; fewer than this is a label map, a mask or an
+image quantised out of use."""
+MIN_FIELD_OF_VIEW_MM = 50.0
+MIN_FIELD_OF_VIEW_ML = 400.0
+"""Smallest extent along any voxel axis and smallest volume of a field of view that can hold a brain (an adult brain
+is about 1100-1500 ml, 140 x 170 x 120 mm)."""
+
+
+def check_scan_plausible(volume: Volume, what: str) -> None:
+    """Refuse an image that cannot be a brain MR scan: too few grey levels, or a field of view too small for a brain.
+
+    Raises:
+        InputImageError: naming `what` and the figure that failed.
+    """
+    extent = np.asarray(volume.shape) * np.asarray(volume.spacing_mm)
+    ml = float(np.prod(extent)) / 1000
+    if extent.min() < MIN_FIELD_OF_VIEW_MM or ml < MIN_FIELD_OF_VIEW_ML:
+        raise InputImageError(
+            f"{what}: the field of view is {' x '.join(f'{e:.0f}' for e in extent)} mm ({ml:.0f} ml), too small to "
+            f"hold a brain (expected at least {MIN_FIELD_OF_VIEW_MM:.0f} mm along every axis and "
+            f"{MIN_FIELD_OF_VIEW_ML:.0f} ml). Pass the whole scan, not a crop.")
+    flat = volume.array.ravel()
+    sample = flat[:: max(1, flat.size // 2_000_000)]
+    levels = np.unique(sample).size
+    if levels < MIN_GREY_LEVELS:
+        raise InputImageError(
+            f"{what}: only {levels} distinct intensities; an MR scan has hundreds. Is this a mask or a label map? "
+            "Pass the scan itself.")
 
 
 def hash_input(path: Path) -> str:

@@ -79,11 +79,15 @@ class RegionMap:
         regions: label map (values in `REGION_LABELS`) on the grid it was made for.
         intracranial_volume_mm3: estimated intracranial volume (template ICV / registration determinant).
         patient_to_template: 4x4 RAS+ matrix from patient world mm to MNI world mm.
+        flair_tissue_z: median normalised FLAIR of the template's ventricles (eroded), white matter and cortex,
+            before the ventricles are refined on the FLAIR itself (empty without a FLAIR): what the input's
+            contrast checks read (`lesionwatch.workflows.qc.contrast_problems`).
     """
 
     regions: LabelVolume
     intracranial_volume_mm3: float
     patient_to_template: npt.NDArray[np.float64]
+    flair_tissue_z: dict[str, float] = field(default_factory=dict)
 
 
 TEMPLATE_FILE = Path(__file__).parent / "templates" / "mni152_2009a_regions.npz"
@@ -179,7 +183,12 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     inside = brain_mask.mask
     regions[~inside] = 0
     regions[inside & (regions == 0)] = OTHER_BRAIN
+    tissue_z: dict[str, float] = {}
     if flair is not None:
+        cores = {"ventricles": ndimage.binary_erosion(regions == VENTRICLES), "white_matter": regions == WHITE_MATTER,
+                 "cortex": regions == CORTEX}
+        tissue_z = {name: float(np.median(flair.array[core & inside])) for name, core in cores.items()
+                    if (core & inside).sum() >= 20}
         spacing = reference.spacing_mm
         near = within_mm(regions == VENTRICLES, spacing, config.ventricle_search_mm)
         dark = inside & (flair.array < config.csf_flair_z)
@@ -194,7 +203,7 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     icv = template.intracranial_volume_mm3 / abs(float(np.linalg.det(patient_to_template[:3, :3])))
     log.info("regions mapped: template NMI %.3f, intracranial volume %.0f ml",
              result.normalized_mutual_information, icv / 1000)
-    return RegionMap(LabelVolume(regions, reference.affine), icv, patient_to_template)
+    return RegionMap(LabelVolume(regions, reference.affine), icv, patient_to_template, tissue_z)
 
 
 def within_mm(mask: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float], distance_mm: float

@@ -17,8 +17,9 @@ import numpy.typing as npt
 import scipy.linalg
 
 from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.lesions.metrics import dice_score
 from lesionwatch.preprocessing.registration import RegistrationConfig, RegistrationResult, register
-from lesionwatch.preprocessing.resampling import Grid, WorkingGridConfig, working_grid
+from lesionwatch.preprocessing.resampling import Grid, WorkingGridConfig, resample, working_grid
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +110,31 @@ def align_studies(flairs: list[Volume], brain_masks: list[LabelVolume], config: 
         log.info("study registered to baseline: NMI %.3f (before %.3f), sharpness %+.3f",
                  r.normalized_mutual_information, r.initial_normalized_mutual_information, r.sharpness)
     return CommonSpace(grid, matrices, tuple(results), kind)
+
+
+@dataclass(frozen=True)
+class HeadMatch:
+    """How well a later study matches the baseline once aligned: whether the two can be one head.
+
+    Attributes:
+        nmi: normalised mutual information of the aligned brain-masked FLAIRs.
+        initial_nmi: the same before registration (header alignment).
+        icv_ratio: larger over smaller intracranial volume (1 = equal).
+        brain_dice: Dice of the two brain masks in the common space.
+    """
+
+    nmi: float
+    initial_nmi: float
+    icv_ratio: float
+    brain_dice: float
+
+
+def match_heads(space: CommonSpace, brain_masks: list[LabelVolume], intracranial_volumes_mm3: list[float],
+                index: int) -> HeadMatch:
+    """The `HeadMatch` of study `index` (1 or later) against the baseline in `space`."""
+    registration = space.registrations[index - 1]
+    base, other = (resample(brain_masks[i], space.grid, world_transform=space.common_to_study[i]).mask
+                   for i in (0, index))
+    volumes = sorted((intracranial_volumes_mm3[0], intracranial_volumes_mm3[index]))
+    return HeadMatch(registration.normalized_mutual_information, registration.initial_normalized_mutual_information,
+                     volumes[1] / max(volumes[0], 1e-9), dice_score(base, other))

@@ -47,7 +47,10 @@ def correct_bias(image: Volume, mask: LabelVolume, config: BiasCorrectionConfig)
     if not config.enabled or not mask.mask.any():
         return image
     arr = image.array
-    shifted = image.with_array(arr - min(0.0, float(arr.min())) + 1e-3)
+    # a floor relative to the image's own scale keeps N4's log field off zero and the result the same whatever
+    # units the scanner stored (an absolute floor would dominate an image stored as 1e-30 x its intensities)
+    floor = 1e-3 * max(float(np.abs(arr).max()), float(np.finfo(np.float32).tiny))
+    shifted = image.with_array(arr - min(0.0, float(arr.min())) + floor)
     itk_image = to_sitk(shifted)
     itk_mask = to_sitk(mask.with_array(mask.mask.astype(np.uint8)))
     spacing = np.array(image.spacing_mm)

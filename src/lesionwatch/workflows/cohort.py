@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from lesionwatch import __version__
-from lesionwatch.errors import BidsLayoutError, ConfigError, LesionwatchError
+from lesionwatch.errors import BidsLayoutError, ConfigError, InputImageError, LesionwatchError
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.bids import find_bids_session, list_bids_sessions
-from lesionwatch.io.study import StudyInputs, hash_input
+from lesionwatch.io.study import StudyInputs, hash_input, load_study
 from lesionwatch.paths import cpu_threads
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.workflows.followup import CHANGE_MAP_NAME, LongitudinalConfig, run_followup
@@ -221,18 +221,28 @@ def run_task(task: CohortTask, out_dir: Path, config: CohortConfig) -> dict[str,
     record: dict[str, Any] = {"task": task.name, "subject": task.subject, "sessions": list(task.sessions),
                               "key": key, "lesionwatch": __version__, "pid": os.getpid()}
     try:
+        sessions, inputs = list(task.sessions), list(task.inputs)
+        if len(sessions) > 1:  # a session that cannot be read is left out, not the subject's other sessions
+            unreadable = _unreadable_sessions(task)
+            if unreadable:
+                record["failed_sessions"] = unreadable
+                kept = [i for i, s in enumerate(sessions) if s not in unreadable]
+                sessions, inputs = [sessions[i] for i in kept], [inputs[i] for i in kept]
+                record["sessions"] = sessions
+                if not sessions:
+                    raise InputImageError("; ".join(f"ses-{k}: {v}" for k, v in unreadable.items()))
         _cached_scorer(config.segmentation)  # the model is loaded once per worker process
-        if len(task.sessions) == 1:
-            run_segment(task.inputs[0], folder, config.preprocessing, config.segmentation, options)
-            results = {task.sessions[0]: folder}
+        if len(sessions) == 1:
+            run_segment(inputs[0], folder, config.preprocessing, config.segmentation, options)
+            results = {sessions[0]: folder}
         else:
-            labels = [f"ses-{s}" for s in task.sessions]
-            run_followup(list(task.inputs), folder, config.preprocessing, config.segmentation, config.longitudinal,
+            labels = [f"ses-{s}" for s in sessions]
+            run_followup(inputs, folder, config.preprocessing, config.segmentation, config.longitudinal,
                          options, labels=labels)
-            results = {s: folder / label for s, label in zip(task.sessions, labels, strict=True)}
+            results = {s: folder / label for s, label in zip(sessions, labels, strict=True)}
         provenance = json.loads((folder / "provenance.json").read_text())
         published = []
-        for (session, result_dir), source in zip(results.items(), task.inputs, strict=True):
+        for (session, result_dir), source in zip(results.items(), inputs, strict=True):
             published += _publish_bids(result_dir, out_dir, task.subject, session, source,
                                        provenance.get("model", {}))
         record.update(status="done", outputs=published)
@@ -245,6 +255,18 @@ def run_task(task: CohortTask, out_dir: Path, config: CohortConfig) -> dict[str,
     if record["status"] == "failed":
         log.error("%s failed: %s", task.name, record["error"])
     return record
+
+
+def _unreadable_sessions(task: CohortTask) -> dict[str, str]:
+    """Session -> why its images cannot be read (or are no scan), for the sessions of `task` that fail so."""
+    bad = {}
+    for session, inputs in zip(task.sessions, task.inputs, strict=True):
+        try:
+            load_study(inputs)
+        except LesionwatchError as exc:
+            bad[session] = str(exc)
+            log.error("%s ses-%s left out: %s", task.name, session, exc)
+    return bad
 
 
 @functools.lru_cache(maxsize=2)
@@ -404,6 +426,8 @@ def collect_group(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
                 sessions.append({"subject": subject, "session": session, "status": "failed",
                                  "error": record.get("error", "unknown error")})
             continue
+        for session, error in record.get("failed_sessions", {}).items():
+            sessions.append({"subject": subject, "session": session, "status": "failed", "error": error})
         provenance = json.loads((folder / "provenance.json").read_text())
         model = f"{provenance.get('model', {}).get('name')} {provenance.get('model', {}).get('version')}"
         followup = len(labels) > 1

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from lesionwatch.errors import ConfigError
+from lesionwatch.errors import ConfigError, ImplausibleInputError
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
-from lesionwatch.io.study import StudyInputs
+from lesionwatch.io.study import StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.locations import midline_lesions
-from lesionwatch.longitudinal.alignment import AlignmentConfig, CommonSpace, align_studies
+from lesionwatch.longitudinal.alignment import AlignmentConfig, CommonSpace, HeadMatch, align_studies, match_heads
 from lesionwatch.longitudinal.change import CHANGE_LABELS, ChangeConfig, LongitudinalResult, analyse_change
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.preprocessing.resampling import Grid, resample
@@ -113,6 +113,35 @@ def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, mi
     return space, common_flairs, result
 
 
+MIN_SAME_HEAD_NMI = 1.045
+MAX_ICV_RATIO = 1.3
+MIN_BRAIN_DICE = 0.9
+"""Below / above these a follow-up is taken for two different heads. benchmarks/same_head.py on the shared data:
+the aligned FLAIRs of one head score NMI 1.063-1.158 (lesjak_long patient01 and 03, MSLesSeg P14 T1 / T3), of
+different patients 1.008-1.030 (five pairs, raw and skull-stripped); brain-mask Dice 0.969-0.980 against
+0.875-0.957; intracranial volume ratios overlap (one head up to 1.15, a FLAIR-only estimate; different patients
+from 1.00), so the ratio and the Dice catch only gross mismatches."""
+
+
+def head_problems(match: HeadMatch, name: str) -> list[str]:
+    """Why study `name` cannot be the baseline's head, from its `HeadMatch`; empty when it can."""
+    problems = []
+    if match.icv_ratio > MAX_ICV_RATIO:
+        problems.append(f"{name}'s intracranial volume differs from the baseline's by a factor {match.icv_ratio:.2f}")
+    if match.brain_dice < MIN_BRAIN_DICE:
+        problems.append(f"{name}'s brain overlaps the baseline's poorly once aligned (Dice {match.brain_dice:.2f})")
+    if match.nmi < MIN_SAME_HEAD_NMI:
+        problems.append(f"{name} and the baseline look alike poorly once aligned (NMI {match.nmi:.3f})")
+    return problems
+
+
+def same_head_figures(flairs: list[Volume], brain_masks: list[LabelVolume], intracranial_volumes_mm3: list[float],
+                      config: AlignmentConfig) -> HeadMatch:
+    """Align two studies as the follow-up does and return their `HeadMatch` (for benchmarks/same_head.py)."""
+    masks = [resample(m, Grid.of(f)) for f, m in zip(flairs, brain_masks, strict=True)]
+    return match_heads(align_studies(flairs, masks, config), masks, intracranial_volumes_mm3, 1)
+
+
 def study_labels(inputs: list[StudyInputs], labels: list[str] | None) -> list[str]:
     """Folder names of the studies: given labels, BIDS session names, or study1, study2, ..."""
     if labels:
@@ -153,8 +182,14 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     """
     if len(inputs) < 2:
         raise ConfigError(f"a follow-up needs at least two studies, got {len(inputs)}")
+    flairs = [Path(i.flair).resolve() for i in inputs]
+    repeated = sorted({str(f) for f in flairs if flairs.count(f) > 1})
+    if repeated:
+        raise ConfigError(f"{repeated[0]}: the same FLAIR is given for two studies; a follow-up compares different "
+                          "studies of one patient")
     names = study_labels(inputs, labels)
     inputs = common_sequences(inputs)
+    studies = [load_study(i) for i in inputs]  # every study read and checked before any is analysed
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation)
@@ -169,13 +204,16 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     with output_folder(out_dir, options) as stage:
         total = len(inputs) * len(ANALYSIS_STAGES) + 2
         with stage_progress("follow-up", total, options.progress, options.on_stage) as bar:
-            analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar) for i in inputs]
+            analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar, refuse_implausible=not options.force,
+                                      study=study) for i, study in zip(inputs, studies, strict=True)]
             bar.stage("align and compare")
             start = time.perf_counter()
             space, common_flairs, result = joint_analysis(analyses, config, midline_mm)
             joint_s = round(time.perf_counter() - start, 3)
+            warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.force)
             bar.stage("write")
-            outputs, summaries = _write(stage, names, analyses, space, common_flairs, result, segmentation, options)
+            outputs, summaries = _write(stage, names, analyses, space, common_flairs, result, segmentation, options,
+                                        warnings)
         provenance = build_provenance(
             command="followup", inputs={f"{n}_{k}": p for n, i in zip(names, inputs, strict=True)
                                         for k, p in i.paths().items()},
@@ -198,9 +236,22 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     return out_dir
 
 
+def _check_one_head(analyses: list[StudyAnalysis], space: CommonSpace, names: list[str], inputs: list[StudyInputs],
+                    *, refuse: bool) -> list[str]:
+    """Refuse (or, without `refuse`, return as warnings) the reasons the studies cannot be one head."""
+    masks = [resample(a.pre.native_brain_mask, Grid.of(a.pre.bias_corrected_flair)) for a in analyses]
+    icvs = [a.regions.intracranial_volume_mm3 for a in analyses]
+    problems = [p for i in range(1, len(analyses)) for p in head_problems(match_heads(space, masks, icvs, i), names[i])]
+    if problems and refuse:
+        raise ImplausibleInputError(
+            f"{inputs[0].flair} and the later studies: {problems[0]}; they look like two different people. Check "
+            "the studies; --force compares them anyway and records the warning.")
+    return [f"implausible input, compared with --force: {p}" for p in problems]
+
+
 def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space: CommonSpace,
            common_flairs: list[Volume], result: LongitudinalResult, segmentation: SegmentationConfig,
-           options: RunOptions) -> tuple[dict[str, str], dict[str, object]]:
+           options: RunOptions, warnings: list[str]) -> tuple[dict[str, str], dict[str, object]]:
     outputs: dict[str, str] = {}
     summaries: dict[str, object] = {}
     common = folder / COMMON_DIR
@@ -240,7 +291,7 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
         intervals.append({**interval.as_dict(), "interval": f"{names[t - 1]} -> {names[t]}"})
     write_json_atomically(folder / "summary.json", {
         "studies": names, "common_space": space.kind, "intervals": intervals, "per_study": summaries,
-        "change_map_labels": CHANGE_LABELS,
+        "change_map_labels": CHANGE_LABELS, "qc_warnings": warnings,
     })
     write_json_atomically(folder / "transforms.json", {
         "common_space": space.kind,

@@ -20,6 +20,26 @@ MAX_SLICE_MM = 3.0
 """Slices thicker than this hide small lesions."""
 MIN_LESION_CONTRAST_SD = 1.5
 """Median lesion FLAIR contrast (NAWM SDs) below which the FLAIR contrast is called low."""
+MIN_CORTEX_MINUS_WM_Z = -0.35
+"""On a FLAIR the cortex is as bright as white matter or brighter; on a T1 (or an inverted image) darker. Median
+robust z of cortex minus white matter (template regions): FLAIRs of the shared data -0.05 to +0.59 (MSLesSeg P39,
+ISBI training01, Lesjak patient26 and lesjak_long patient01), their T1s given as FLAIR -0.51 and -0.82."""
+MAX_VENTRICLES_MINUS_WM_Z = 0.0
+"""On a FLAIR the ventricles are far darker than white matter (shared FLAIRs and T1s -3.0 to -3.9 robust z
+below it); brighter means an inverted image or a T2 (P39's FLAIR inverted: +4.9)."""
+
+
+def contrast_problems(flair_tissue_z: dict[str, float]) -> list[str]:
+    """Why the FLAIR's tissue contrast (`RegionMap.flair_tissue_z`) cannot be a FLAIR's; empty when it can."""
+    problems = []
+    v, w, c = (flair_tissue_z.get(k) for k in ("ventricles", "white_matter", "cortex"))
+    if v is not None and w is not None and v - w > MAX_VENTRICLES_MINUS_WM_Z:
+        problems.append(f"the FLAIR's ventricles are brighter than its white matter ({v - w:+.1f} robust SDs): an "
+                        "inverted image or a T2, not a FLAIR")
+    if c is not None and w is not None and c - w < MIN_CORTEX_MINUS_WM_Z:
+        problems.append(f"the FLAIR's cortex is darker than its white matter ({c - w:+.2f} robust SDs): a T1's "
+                        "contrast (or an inverted image), not a FLAIR")
+    return problems
 
 
 def qc_warnings(pre: PreprocessedStudy, table: LesionTable) -> list[str]:

@@ -250,7 +250,7 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
     figures.append(Figure("Lesion load over time and the largest lesions' volumes (common grid)", timeline_plot(
         names, [sum(t[i] for t in trajectories.values()) for i in range(len(names))],
         [sum(1 for t in trajectories.values() if t[i] > 0) for i in range(len(names))], trajectories)))
-    warnings: list[str] = []
+    warnings: list[str] = list(summary.get("qc_warnings", []))
     for name in names:
         uid = provenance.get("dicom_series", {}).get(name, {}).get("flair")
         change = read_labels(folder / name / "change_map_space-native.nii.gz")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionwatch.errors import ConfigError
+from lesionwatch.errors import ConfigError, ImplausibleInputError
 from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
 from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
 from lesionwatch.io.atomic import write_json_atomically
@@ -34,7 +34,7 @@ from lesionwatch.workflows.preprocess import (
 )
 from lesionwatch.workflows.progress import StageProgress, stage_progress
 from lesionwatch.workflows.provenance import build_provenance, config_dict
-from lesionwatch.workflows.qc import qc_warnings
+from lesionwatch.workflows.qc import contrast_problems, qc_warnings
 from lesionwatch.workflows.report import write_report_after_analysis
 from lesionwatch.workflows.tables import write_lesion_table
 
@@ -144,6 +144,8 @@ class StudyAnalysis:
         regions: anatomical regions on the working grid (for location classes and volumes).
         native_regions: the same labels on the native FLAIR grid (lesion locations, growth, the written map).
         timings_s: seconds per stage.
+        implausible: why the input cannot be what it claims (analysed anyway, with --force); recorded as QC
+            warnings.
     """
 
     study: Study
@@ -155,9 +157,10 @@ class StudyAnalysis:
     regions: RegionMap
     native_regions: LabelVolume
     timings_s: dict[str, float]
+    implausible: tuple[str, ...] = ()
 
 
-ANALYSIS_STAGES = ("read", *STAGES, "segment", "regions")
+ANALYSIS_STAGES = ("read", *STAGES, "regions", "segment")
 
 
 def growth_region(pre: PreprocessedStudy, native_regions: LabelVolume, config: ClassicalConfig) -> LabelVolume:
@@ -175,27 +178,38 @@ def native_focal_flair(pre: PreprocessedStudy) -> Volume:
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
-                  segmentation: SegmentationConfig, bar: StageProgress | None = None) -> StudyAnalysis:
-    """Read, preprocess and segment one study, and map its anatomical regions (stages `ANALYSIS_STAGES`)."""
+                  segmentation: SegmentationConfig, bar: StageProgress | None = None, *,
+                  refuse_implausible: bool = True, study: Study | None = None) -> StudyAnalysis:
+    """Read (unless `study` was read already), preprocess and segment one study, and map its anatomical regions
+    (stages `ANALYSIS_STAGES`).
+
+    Raises:
+        ImplausibleInputError: the FLAIR's tissue contrast is not a FLAIR's (`workflows.qc.contrast_problems`)
+            and `refuse_implausible` is set; otherwise the problem is kept in `StudyAnalysis.implausible`.
+    """
     def stage(name: str) -> None:
         if bar is not None:
             bar.stage(name)
 
     stage("read")
-    study = load_study(inputs)
+    study = load_study(inputs) if study is None else study
     pre = preprocess(study, preprocessing, on_stage=stage)
+    stage("regions")
+    start = time.perf_counter()
+    reference = pre.channels.get("t1", pre.channels["flair"])
+    regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
+    timings = {**pre.timings_s, "regions": round(time.perf_counter() - start, 3)}
+    implausible = tuple(contrast_problems(regions.flair_tissue_z))
+    if implausible and refuse_implausible:
+        raise ImplausibleInputError(f"{inputs.flair}: {implausible[0]}. Check which file was passed as the FLAIR; "
+                                    "--force analyses it anyway and records the warning.")
     stage("segment")
     start = time.perf_counter()
     score = score_lesions(pre, scorer, segmentation)
     native_prob = pre.to_native(score)
     mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
-    timings = {**pre.timings_s, "segment": round(time.perf_counter() - start, 3)}
-    stage("regions")
-    start = time.perf_counter()
-    reference = pre.channels.get("t1", pre.channels["flair"])
-    regions = map_regions(reference, pre.brain_mask, segmentation.regions, flair=pre.channels["flair"])
     native_regions = pre.to_native(regions.regions)
-    timings["regions"] = round(time.perf_counter() - start, 3)
+    timings["segment"] = round(time.perf_counter() - start, 3)
     region = None
     if segmentation.grow and scorer.net is not None:
         start = time.perf_counter()
@@ -220,7 +234,8 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
                      segmentation.min_focal_contrast)
             mask = mask.with_array((mask.mask & ~faint).astype(np.uint8))
         timings["focal_contrast"] = round(time.perf_counter() - start, 3)
-    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings)
+    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings,
+                         implausible)
 
 
 def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
@@ -232,7 +247,7 @@ def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: Re
     table = lesion_table(lesion_ids, native_regions, flair=pre.native_channel("flair"), t1=t1,
                          probability=analysis.native_probability, config=config)
     regions_native = RegionMap(native_regions, analysis.regions.intracranial_volume_mm3,
-                               analysis.regions.patient_to_template)
+                               analysis.regions.patient_to_template, analysis.regions.flair_tissue_z)
     summary = summarize(table, regions_native, pre.native_brain_mask)
     return table, summary
 
@@ -241,7 +256,8 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
                         *, intermediates: bool) -> tuple[dict[str, str], LesionSummary]:
     """Write one study's native-grid images, lesion table and summary into `folder`; return file -> space."""
     table, summary = measure_lesions(analysis, lesion_ids, config)
-    warnings = qc_warnings(analysis.pre, table)
+    warnings = [f"implausible input, analysed with --force: {p}" for p in analysis.implausible]
+    warnings += qc_warnings(analysis.pre, table)
     for warning in warnings:
         log.warning("QC: %s", warning)
     outputs = write_preprocessed(analysis.pre, folder, intermediates=intermediates)
@@ -274,7 +290,8 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     scorer = load_scorer(segmentation)  # a bad model fails before any work
     with output_folder(out_dir, options) as stage:
         with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress, options.on_stage) as bar:
-            analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar)
+            analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar,
+                                     refuse_implausible=not options.force)
             bar.stage("write")
             ids, _ = label_lesions(analysis.native_mask.mask)
             outputs, summary = write_study_results(analysis, stage, analysis.native_mask.with_array(ids),
