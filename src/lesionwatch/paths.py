@@ -46,3 +46,8 @@ def cpu_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def web_token() -> str | None:
+    """The web server's access token from `LESIONWATCH_TOKEN` (kept out of the process list), or None."""
+    return os.environ.get("LESIONWATCH_TOKEN") or None

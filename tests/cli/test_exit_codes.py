@@ -126,3 +126,21 @@ def test_a_killed_runs_staging_folders_are_removed_by_the_next_run(tmp_path: Pat
         (stage / "result.txt").write_text("done")
     assert sorted(_left_in(tmp_path)) == sorted([".out.notes.partial", live.name, "out"])
     assert remove_stale_staging(final) == []
+
+
+@pytest.mark.parametrize("token", ["", "short-token"])
+def test_an_open_or_weak_token_off_loopback_is_refused_before_the_server_starts(
+        token: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["serve", "--host", "0.0.0.0", "--token", token], capsys)
+    assert code == EXIT_USAGE
+    assert err.splitlines()[0] == (f"error: --token of {len(token)} characters on 0.0.0.0: off this machine the token "
+                                   "must carry at least 128 bits (22 URL-safe characters); omit it to have one "
+                                   "generated")
+
+
+def test_provenance_never_holds_the_token() -> None:
+    from lesionwatch.workflows.provenance import redacted_argv
+
+    assert redacted_argv(["lesionwatch", "serve", "--token", "s3cret", "--port", "1"]) == [
+        "lesionwatch", "serve", "--token", "***", "--port", "1"]
+    assert redacted_argv(["lesionwatch", "serve", "--token=s3cret"]) == ["lesionwatch", "serve", "--token=***"]

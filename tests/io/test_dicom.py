@@ -53,3 +53,13 @@ def test_unknown_selector_lists_series(tmp_path: Path, blob_volume: Volume) -> N
     write_dicom_series(blob_volume, tmp_path / "dcm", series_description="AX FLAIR", series_number=7)
     with pytest.raises(DicomSeriesError, match=r"(?s)no series match 'sagittal'.*#7 'AX FLAIR'"):
         read_dicom_series(tmp_path / "dcm", selector="sagittal")
+
+
+def test_a_series_with_a_missing_slice_is_refused_naming_the_gap(tmp_path: Path, blob_volume: Volume) -> None:
+    folder = tmp_path / "dicom"
+    write_dicom_series(blob_volume, folder, series_description="AX FLAIR")
+    files = sorted(folder.iterdir())
+    files[len(files) // 2].unlink()
+    with pytest.raises(DicomSeriesError, match=r"has a gap of 4\.00 mm after slice 10 where its slices are 2\.00 mm "
+                                               r"apart: a slice is missing"):
+        read_dicom_series(folder)

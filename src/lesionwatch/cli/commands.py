@@ -250,6 +250,10 @@ def bids(
         raise typer.Exit(1)
 
 
+MIN_TOKEN_CHARS = 22
+"""URL-safe base64 characters (6 bits each) of a 128-bit token."""
+
+
 def serve(
     host: Annotated[str, typer.Option(
         "--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
@@ -257,7 +261,8 @@ def serve(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where jobs and their results are kept.")] = Path(
         "lesionwatch-web"),
     token: Annotated[str | None, typer.Option(
-        "--token", help="Access token (required, and generated if not given, when --host is not loopback).")] = None,
+        "--token", help="Access token (required off loopback: at least 22 URL-safe characters, generated if not "
+        "given; LESIONWATCH_TOKEN keeps it out of the process list).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Jobs run at the same time.")] = 1,
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, help="Largest uploaded file.")] = 512,
 ) -> None:
@@ -266,12 +271,17 @@ def serve(
 
     import uvicorn
 
+    from lesionwatch.paths import web_token
     from lesionwatch.web.app import create_app
     from lesionwatch.web.uploads import UploadLimits
 
     loopback = host in ("127.0.0.1", "localhost", "::1")
+    token = web_token() if token is None else token
     if not loopback and token is None:
         token = secrets.token_urlsafe(24)
+    if not loopback and token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"--token of {len(token)} characters on {host}: off this machine the token must carry at "
+                          f"least 128 bits ({MIN_TOKEN_CHARS} URL-safe characters); omit it to have one generated")
     app = create_app(data_dir, token=token, workers=workers,
                      limits=UploadLimits(max_file_bytes=max_upload_mb * 2 ** 20))
     shown = "localhost" if loopback else host

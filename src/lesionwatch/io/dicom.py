@@ -119,6 +119,42 @@ def choose_series(series: list[SeriesInfo], *, role: str, selector: str | None, 
     )
 
 
+MAX_SLICE_GAP_RATIO = 1.5
+"""A gap between neighbouring slices more than this times the series' usual spacing is a missing slice."""
+
+
+def _check_slice_spacing(info: SeriesInfo, folder: Path) -> None:
+    """Refuse a series whose slices are not evenly spaced along their normal: stacked at one spacing, every slice
+    after a gap would sit in the wrong place.
+
+    Raises:
+        DicomSeriesError: naming the series, where the gap is and how wide.
+    """
+    positions = []
+    normal = None
+    for name in info.files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(name)
+        try:
+            reader.ReadImageInformation()
+            position = np.array([float(v) for v in _tag(reader, "0020|0032").split("\\")])
+            if normal is None:
+                cosines = np.array([float(v) for v in _tag(reader, "0020|0037").split("\\")])
+                normal = np.cross(cosines[:3], cosines[3:])
+        except (RuntimeError, ValueError):
+            return  # no usable geometry tags: the series reader decides
+        positions.append(float(position @ normal))
+    steps = np.diff(np.sort(positions))
+    if steps.size < 2:
+        return
+    usual = float(np.median(steps))
+    widest = int(np.argmax(steps))
+    if usual > 0 and steps[widest] > MAX_SLICE_GAP_RATIO * usual:
+        raise DicomSeriesError(
+            f"{folder}: series {info.label()} has a gap of {steps[widest]:.2f} mm after slice {widest + 1} where its "
+            f"slices are {usual:.2f} mm apart: a slice is missing. Export the complete series again.")
+
+
 def read_dicom_series(folder: Path, *, role: str = "flair", selector: str | None = None) -> tuple[Volume,
                                                                                                   SeriesInfo]:
     """Read one series of a DICOM folder into a Volume (RAS+ affine).
@@ -133,12 +169,17 @@ def read_dicom_series(folder: Path, *, role: str = "flair", selector: str | None
             f"{folder}: series {info.label()} has a single file; expected one file per slice of a 3D volume "
             "(multi-frame enhanced DICOM is not supported yet: convert it with dcm2niix)."
         )
+    _check_slice_spacing(info, folder)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(info.files))
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's own words about the series; errors below say it
     try:
         image = reader.Execute()
     except RuntimeError as exc:
         raise DicomSeriesError(f"{folder}: series {info.label()} cannot be read: {exc}") from exc
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
     if image.GetDimension() != 3:
         raise DicomSeriesError(f"{folder}: series {info.label()} is not a 3D volume.")
     volume = from_sitk(sitk.Cast(image, sitk.sitkFloat32))

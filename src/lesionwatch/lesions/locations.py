@@ -79,9 +79,9 @@ class RegionMap:
         regions: label map (values in `REGION_LABELS`) on the grid it was made for.
         intracranial_volume_mm3: estimated intracranial volume (template ICV / registration determinant).
         patient_to_template: 4x4 RAS+ matrix from patient world mm to MNI world mm.
-        flair_tissue_z: median normalised FLAIR of the template's ventricles (eroded), white matter and cortex,
-            before the ventricles are refined on the FLAIR itself (empty without a FLAIR): what the input's
-            contrast checks read (`lesionwatch.workflows.qc.contrast_problems`).
+        flair_tissue_z: median normalised FLAIR of the template's ventricles (eroded), white matter (below robust
+            z 1: lesions left out) and cortex, before the ventricles are refined on the FLAIR itself (empty without
+            a FLAIR): what the input's contrast checks read (`lesionwatch.workflows.qc.contrast_problems`).
     """
 
     regions: LabelVolume
@@ -185,8 +185,9 @@ def map_regions(reference: Volume, brain_mask: LabelVolume, config: RegionConfig
     regions[inside & (regions == 0)] = OTHER_BRAIN
     tissue_z: dict[str, float] = {}
     if flair is not None:
-        cores = {"ventricles": ndimage.binary_erosion(regions == VENTRICLES), "white_matter": regions == WHITE_MATTER,
-                 "cortex": regions == CORTEX}
+        # white matter without its FLAIR-bright voxels, so that a heavy lesion load does not lift it
+        cores = {"ventricles": ndimage.binary_erosion(regions == VENTRICLES),
+                 "white_matter": (regions == WHITE_MATTER) & (flair.array < 1.0), "cortex": regions == CORTEX}
         tissue_z = {name: float(np.median(flair.array[core & inside])) for name, core in cores.items()
                     if (core & inside).sum() >= 20}
         spacing = reference.spacing_mm

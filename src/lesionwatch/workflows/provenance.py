@@ -32,6 +32,28 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)  # type: ignore[arg-type]
 
 
+SECRET_OPTIONS = ("--token",)
+"""Options whose values never reach a result file."""
+
+
+def redacted_argv(argv: list[str]) -> list[str]:
+    """`argv` with the values of SECRET_OPTIONS replaced by "***" (`--token X` and `--token=X` alike)."""
+    out = []
+    hide = False
+    for arg in argv:
+        if hide:
+            out.append("***")
+            hide = False
+        elif arg in SECRET_OPTIONS:
+            out.append(arg)
+            hide = True
+        elif arg.split("=", 1)[0] in SECRET_OPTIONS and "=" in arg:
+            out.append(arg.split("=", 1)[0] + "=***")
+        else:
+            out.append(arg)
+    return out
+
+
 def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str, Any], timings_s: dict[str, float],
                      outputs: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the provenance record.
@@ -47,7 +69,7 @@ def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str,
     record: dict[str, Any] = {
         "tool": "lesionwatch",
         "command": command,
-        "argv": sys.argv,
+        "argv": redacted_argv(sys.argv),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": library_versions(),
         "platform": platform.platform(),
