@@ -140,3 +140,35 @@ def test_concurrent_uploads_are_all_kept(tmp_path: Path, flair_bytes: bytes) -> 
         assert codes == [201] * 16
         assert len(client.get("/api/jobs").json()) == 16
     assert len(_job_folders(tmp_path)) == 16
+
+
+def test_a_job_process_dies_with_its_server(tmp_path: Path) -> None:
+    """The server SIGKILLed: its job process ends too, instead of running on beside the restarted server."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import multiprocessing, sys, time\n"
+              "from lesionwatch.web.jobs import die_with_parent\n"
+              "def job():\n    die_with_parent(0.1)\n    time.sleep(60)\n"
+              "if __name__ == '__main__':\n"
+              "    p = multiprocessing.get_context('spawn').Process(target=job)\n    p.start()\n"
+              "    print(p.pid, flush=True)\n    time.sleep(60)\n")
+    (tmp_path / "server.py").write_text(script)
+    server = subprocess.Popen([sys.executable, str(tmp_path / "server.py")], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    child = int(server.stdout.readline())
+    time.sleep(1.0)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the job process outlived its server")

@@ -144,6 +144,7 @@ def segment(
                              min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow,
                              midline_mm=midline_mm, min_focal_contrast=min_focal_contrast)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
+                         accept_implausible=STATE.force,
                          report=report)
     out_dir = run_segment(inputs, out, pre, seg, options)
     typer.echo(f"lesion mask: {out_dir / MASK_NAME}")
@@ -197,6 +198,7 @@ def followup(
                              min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
+                         accept_implausible=STATE.force,
                          report=report)
     out_dir = run_followup(studies, out, pre, seg, config, options, labels=label)
     typer.echo(f"follow-up written to {out_dir} (summary: {out_dir / 'summary.json'})")

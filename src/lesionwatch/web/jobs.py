@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import re
 import shutil
 import sqlite3
@@ -138,6 +139,20 @@ class JobStore:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def die_with_parent(poll_s: float = 0.5) -> None:
+    """End this process as soon as its parent (the server) is gone, however the server ended (SIGKILL, the OOM
+    killer): an orphaned job would otherwise run beside the restarted server's jobs and write a result into a job
+    the store has marked failed."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def _run_in_child(root: str, job_id: str) -> None:
     """Child process: run the job's workflow, report stages into the store, record the outcome."""
     from lesionwatch.errors import LesionwatchError
@@ -147,6 +162,7 @@ def _run_in_child(root: str, job_id: str) -> None:
     from lesionwatch.workflows.preprocess import RunOptions
     from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 
+    die_with_parent()
     store = JobStore(Path(root))
     job = store.get(job_id)
     folder = store.job_dir(job_id)

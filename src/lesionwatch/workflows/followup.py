@@ -204,13 +204,14 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     with output_folder(out_dir, options) as stage:
         total = len(inputs) * len(ANALYSIS_STAGES) + 2
         with stage_progress("follow-up", total, options.progress, options.on_stage) as bar:
-            analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar, refuse_implausible=not options.force,
-                                      study=study) for i, study in zip(inputs, studies, strict=True)]
+            analyses = [analyse_study(i, preprocessing, scorer, segmentation, bar, study=study,
+                                      refuse_implausible=not options.accept_implausible)
+                        for i, study in zip(inputs, studies, strict=True)]
             bar.stage("align and compare")
             start = time.perf_counter()
             space, common_flairs, result = joint_analysis(analyses, config, midline_mm)
             joint_s = round(time.perf_counter() - start, 3)
-            warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.force)
+            warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.accept_implausible)
             bar.stage("write")
             outputs, summaries = _write(stage, names, analyses, space, common_flairs, result, segmentation, options,
                                         warnings)

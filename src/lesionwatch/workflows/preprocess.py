@@ -33,6 +33,8 @@ class RunOptions:
         write_intermediates: also write the working-grid images.
         report: write figures and the HTML/PDF report after the analysis (segment and follow-up).
         on_stage: also called as each stage starts (stage name, fraction done), e.g. by the web server.
+        accept_implausible: analyse an input that cannot be what it claims (a FLAIR with another contrast, a
+            follow-up of two heads) and record why as a QC warning, instead of refusing it (the CLI's --force).
     """
 
     force: bool = False
@@ -40,6 +42,7 @@ class RunOptions:
     write_intermediates: bool = False
     report: bool = True
     on_stage: StageCallback | None = field(default=None, compare=False, repr=False)
+    accept_implausible: bool = False
 
 
 def check_output_folder(out_dir: Path, force: bool) -> None:

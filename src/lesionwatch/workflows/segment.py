@@ -291,7 +291,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
     with output_folder(out_dir, options) as stage:
         with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress, options.on_stage) as bar:
             analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar,
-                                     refuse_implausible=not options.force)
+                                     refuse_implausible=not options.accept_implausible)
             bar.stage("write")
             ids, _ = label_lesions(analysis.native_mask.mask)
             outputs, summary = write_study_results(analysis, stage, analysis.native_mask.with_array(ids),
