@@ -15,6 +15,7 @@ import pytest
 
 from lesionwatch.cli.main import EXIT_USAGE, main
 from lesionwatch.io.nifti import write_nifti
+from lesionwatch.io.volume import LabelVolume
 from lesionwatch.synth import SynthConfig, SyntheticCase, generate_case
 
 
@@ -153,3 +154,15 @@ def test_a_sheared_affine_is_written_with_its_sform_alone(flair: Path, tmp_path:
     mask = nib.load(str(out / "brain_mask_space-native.nii.gz"))
     assert int(mask.header["qform_code"]) == 0 and int(mask.header["sform_code"]) > 0
     assert np.allclose(mask.get_sform(), affine, atol=1e-4)
+
+
+def test_evaluate_refuses_a_scan_given_as_the_prediction_and_a_folder_as_json(
+        flair: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = write_nifti(LabelVolume(np.zeros((10, 10, 10), np.uint8), np.eye(4)), tmp_path / "truth.nii.gz")
+    assert main(["evaluate", "--pred", str(flair), "--truth", str(truth)]) == EXIT_USAGE
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith(f"error: {flair}: holds ") and first.endswith("not a mask (0/1, or integer lesion ids). "
+                                                                         "Pass the mask, not the scan.")
+    assert main(["evaluate", "--pred", str(truth), "--truth", str(truth), "--json", str(tmp_path)]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines()[0] == (f"error: {tmp_path}: --json names a folder; give a file name "
+                                                       f"such as {tmp_path / 'metrics.json'}")

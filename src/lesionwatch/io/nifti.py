@@ -184,6 +184,33 @@ def read_labels(path: Path) -> LabelVolume:
     return LabelVolume(labels, _nifti_affine(img), img.header.copy())
 
 
+MAX_MASK_VALUES = 1000
+"""A mask or lesion label map holds a few values (0/1, or one id per lesion); a scan holds thousands."""
+
+
+def read_mask(path: Path) -> LabelVolume:
+    """Read a lesion mask or lesion label map (non-zero = lesion) and refuse an image that is not one: fractional
+    values outside 0-1 (a mask resampled with interpolation stays inside) or more than MAX_MASK_VALUES distinct
+    values (a scan passed as a mask).
+
+    Raises:
+        InputFileNotFoundError, InputImageError: as `read_labels`, or the image is not a mask.
+    """
+    path = Path(path)
+    data, _ = _load(path)
+    data = _squeeze_to_3d(data, path)
+    fractional = data != np.round(data)
+    if fractional.any() and (data.min() < 0 or data.max() > 1):
+        raise InputImageError(f"{path}: holds intensities from {data.min():.4g} to {data.max():.4g}, not a mask "
+                              "(0/1, or integer lesion ids). Pass the mask, not the scan.")
+    flat = data.ravel()
+    values = np.unique(flat[:: max(1, flat.size // 2_000_000)]).size
+    if values > MAX_MASK_VALUES:
+        raise InputImageError(f"{path}: holds {values} distinct values, not a mask (0/1, or integer lesion ids). "
+                              "Pass the mask, not the scan.")
+    return read_labels(path)
+
+
 def to_nifti(image: Volume | LabelVolume, dtype: npt.DTypeLike | None = None) -> nib.Nifti1Image:
     """Build a NIfTI-1 image, reusing the image's own header (when it has one) with qform = sform = affine."""
     if dtype is None:

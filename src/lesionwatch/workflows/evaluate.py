@@ -5,14 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lesionwatch.errors import ConfigError
 from lesionwatch.io.atomic import write_json_atomically
-from lesionwatch.io.nifti import read_labels
+from lesionwatch.io.nifti import read_mask
 from lesionwatch.lesions.metrics import evaluate_change, evaluate_segmentation
 
 
 def run_evaluate(pred: Path, truth: Path, *, change: bool = False, json_out: Path | None = None) -> dict[str, Any]:
-    """Read both masks, compute the metrics, optionally write them as JSON, and return them."""
-    p, t = read_labels(pred), read_labels(truth)
+    """Read both masks, compute the metrics, optionally write them as JSON, and return them.
+
+    Raises:
+        ConfigError: `json_out` is a folder.
+        InputFileNotFoundError, InputImageError: a mask is missing, unreadable or not a mask.
+    """
+    if json_out is not None and Path(json_out).is_dir():
+        raise ConfigError(f"{json_out}: --json names a folder; give a file name such as "
+                          f"{Path(json_out) / 'metrics.json'}")
+    p, t = read_mask(pred), read_mask(truth)
     metrics = evaluate_change(p, t).as_dict() if change else evaluate_segmentation(p, t).as_dict()
     record = {"prediction": str(pred), "truth": str(truth), "kind": "change" if change else "segmentation",
               "metrics": metrics}
