@@ -172,3 +172,26 @@ def test_a_job_process_dies_with_its_server(tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the job process outlived its server")
+
+
+def test_a_loopback_server_answers_only_its_own_names_and_origins(tmp_path: Path, flair_bytes: bytes) -> None:
+    """DNS rebinding (a foreign Host) and a foreign page's POST (a foreign Origin) are refused; the server's own
+    pages work, with the security headers on every response."""
+    from lesionwatch.web.app import LOOPBACK_HOSTS, SECURITY_HEADERS
+
+    with TestClient(create_app(tmp_path, workers=0, allowed_hosts=LOOPBACK_HOSTS),
+                    base_url="http://localhost:8765") as client:
+        ok = client.get("/api/jobs")
+        assert ok.status_code == 200 and all(ok.headers[k] == v for k, v in SECURITY_HEADERS.items())
+        rebound = client.get("/api/jobs", headers={"host": "attacker.example:8765"})
+        assert rebound.status_code == 421 and rebound.headers["X-Frame-Options"] == "DENY"
+        foreign = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("f.nii.gz", flair_bytes)},
+                              headers={"origin": "http://attacker.example"})
+        other_port = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("f.nii.gz", flair_bytes)},
+                                 headers={"origin": "http://localhost:9000"})
+        assert foreign.status_code == other_port.status_code == 403
+        assert list((tmp_path / "jobs").glob("*")) == []
+        own = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("f.nii.gz", flair_bytes)},
+                          headers={"origin": "http://localhost:8765"})
+        assert own.status_code == 201
+        assert client.get("/api/jobs", headers={"host": "[::1]:8765"}).status_code == 200

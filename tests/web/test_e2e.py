@@ -102,3 +102,56 @@ def test_upload_follow_up_view_click_and_download(server: str, tmp_path: Path) -
             page.click("a[href$='/download/report.pdf']")
         assert Path(report.value.path()).read_bytes()[:5] == b"%PDF-"
         browser.close()
+
+
+def _serve(app: object) -> tuple[object, threading.Thread, int]:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    return srv, thread, port
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_a_page_from_another_origin_cannot_create_a_job(tmp_path: Path) -> None:
+    """A web page the clinician opens elsewhere (here: another port of this machine) posts a job to the loopback
+    server, as a cross-site request would: refused, nothing queued."""
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+    from playwright.sync_api import sync_playwright
+
+    from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
+    from lesionwatch.web.jobs import JobStore
+
+    lesionwatch = create_app(tmp_path / "web", workers=0, allowed_hosts=LOOPBACK_HOSTS)
+    target, target_thread, port = _serve(lesionwatch)
+    import base64
+
+    case = generate_case(5, SynthConfig(spacing_mm=3.0, skull_stripped=True, sequences=("flair",)))
+    flair = base64.b64encode(write_nifti(case.timepoints[0].images["flair"], tmp_path / "f.nii.gz").read_bytes())
+    hostile = FastAPI()
+    page_html = ("<script>const f = new FormData(); f.append('kind', 'segment');"
+                 f"const bytes = Uint8Array.from(atob('{flair.decode()}'), c => c.charCodeAt(0));"
+                 "f.append('flair', new Blob([bytes]), 'f.nii.gz');"
+                 f"fetch('http://127.0.0.1:{port}/api/jobs', {{method: 'POST', body: f, mode: 'no-cors'}})"
+                 ".then(() => document.title = 'sent', () => document.title = 'sent');</script>")
+    hostile.get("/", response_class=HTMLResponse)(lambda: page_html)
+    other, other_thread, other_port = _serve(hostile)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{other_port}/")
+            page.wait_for_function("document.title === 'sent'", timeout=20000)
+            browser.close()
+        assert JobStore(tmp_path / "web").list() == []
+    finally:
+        for srv, thread in ((target, target_thread), (other, other_thread)):
+            srv.should_exit = True  # type: ignore[attr-defined]
+            thread.join(timeout=10)

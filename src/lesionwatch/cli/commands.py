@@ -274,7 +274,7 @@ def serve(
     import uvicorn
 
     from lesionwatch.paths import web_token
-    from lesionwatch.web.app import create_app
+    from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
     from lesionwatch.web.uploads import UploadLimits
 
     loopback = host in ("127.0.0.1", "localhost", "::1")
@@ -285,7 +285,8 @@ def serve(
         raise ConfigError(f"--token of {len(token)} characters on {host}: off this machine the token must carry at "
                           f"least 128 bits ({MIN_TOKEN_CHARS} URL-safe characters); omit it to have one generated")
     app = create_app(data_dir, token=token, workers=workers,
-                     limits=UploadLimits(max_file_bytes=max_upload_mb * 2 ** 20))
+                     limits=UploadLimits(max_file_bytes=max_upload_mb * 2 ** 20),
+                     allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     shown = "localhost" if loopback else host
     typer.echo(f"lesionwatch web on http://{shown}:{port}/" + (f"?token={token}" if token else ""))
     uvicorn.run(app, host=host, port=port, log_level="warning")

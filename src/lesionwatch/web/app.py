@@ -55,8 +55,30 @@ def niivue_path() -> Path:
     return path
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""The names a loopback server answers to (`lesionwatch serve` without --host)."""
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                    "Cross-Origin-Opener-Policy": "same-origin"}
+"""Headers on every response: no MIME sniffing, no framing by other sites, no referrer leaving the server."""
+
+
+def _host_name(value: str) -> str:
+    """The host of a Host header or an Origin's authority, without port or IPv6 brackets, lower case."""
+    value = value.strip().lower().split("://", 1)[-1].split("/", 1)[0]
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _secured(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
-               limits: UploadLimits | None = None, max_request_bytes: int = 2 * 1024 ** 3) -> FastAPI:
+               limits: UploadLimits | None = None, max_request_bytes: int = 2 * 1024 ** 3,
+               allowed_hosts: tuple[str, ...] | None = None) -> FastAPI:
     """The web application.
 
     Args:
@@ -65,6 +87,9 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         workers: jobs run at the same time (each in its own process).
         limits: upload limits.
         max_request_bytes: largest request body accepted.
+        allowed_hosts: host names the server answers to (`LOOPBACK_HOSTS` for a loopback server): a request for
+            another Host (DNS rebinding) is refused, and so is a state-changing request whose Origin is another
+            origin than the server's own (a web page elsewhere queueing jobs); None checks neither.
     """
     limits = limits or UploadLimits()
     store = JobStore(data_dir)
@@ -82,6 +107,15 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
+        if allowed_hosts is not None:
+            if _host_name(request.headers.get("host", "")) not in allowed_hosts:
+                return _secured(JSONResponse({"detail": "unknown host"}, status_code=421))
+            origin = request.headers.get("origin")
+            # a page of this server sends its own authority as Origin; any other page (another site, or another
+            # port of this machine) does not
+            if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None and \
+                    origin.split("://", 1)[-1].rstrip("/").lower() != request.headers.get("host", "").lower():
+                return _secured(JSONResponse({"detail": "cross-origin request refused"}, status_code=403))
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_request_bytes:
             return JSONResponse({"detail": "upload too large"}, status_code=413)
@@ -98,7 +132,7 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
             return JSONResponse({"detail": "internal error"}, status_code=500)
         if token is not None and query_token:
             response.set_cookie("lw_token", token, httponly=True, samesite="strict")
-        return response
+        return _secured(response)
 
     @app.exception_handler(UploadError)
     async def upload_error(_: Request, exc: UploadError) -> JSONResponse:
