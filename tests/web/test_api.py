@@ -195,3 +195,21 @@ def test_a_loopback_server_answers_only_its_own_names_and_origins(tmp_path: Path
                           headers={"origin": "http://localhost:8765"})
         assert own.status_code == 201
         assert client.get("/api/jobs", headers={"host": "[::1]:8765"}).status_code == 200
+
+
+@pytest.mark.parametrize("edge", [700, 30000])
+def test_an_upload_declaring_too_many_voxels_is_refused_from_its_header(tmp_path: Path, edge: int) -> None:
+    """A small file whose header declares a huge volume never reaches a job (700^3 drove one past 6 GB)."""
+    import struct
+
+    import nibabel as nib
+    import numpy as np
+
+    raw = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)).to_bytes()
+    forged = raw[:40] + struct.pack("<8h", 3, edge, edge, edge, 1, 1, 1, 1) + raw[56:]
+    with _client(tmp_path) as client:
+        r = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("a.nii", forged)})
+        assert r.status_code == 413
+        assert r.json()["detail"] == (f"study 1: the FLAIR file declares {edge} x {edge} x {edge} voxels "
+                                      f"({edge ** 3:,}); the most accepted is {2 ** 27:,}")
+    assert _job_folders(tmp_path) == []

@@ -32,6 +32,10 @@ def is_nifti_path(path: Path) -> bool:
     return path.name.lower().endswith(NIFTI_SUFFIXES)
 
 
+MAX_VOXELS = 2 ** 30
+"""More voxels than this (8 GB in double precision) is no MR scan but a corrupt header."""
+
+
 def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
     path = Path(path)
     if not path.exists():
@@ -52,6 +56,10 @@ def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise InputImageError(f"{path}: is a {type(img).__name__}, expected a NIfTI-1 or NIfTI-2 image.")
     _check_spatial_header(img, path)
+    voxels = int(np.prod([int(d) for d in img.shape], dtype=np.float64))
+    if voxels > MAX_VOXELS:
+        raise InputImageError(f"{path}: the header declares {' x '.join(map(str, img.shape))} voxels ({voxels:,}), "
+                              f"more than any scan (at most {MAX_VOXELS:,}); the header is corrupt.")
     try:
         data = np.asarray(img.dataobj, dtype=np.float64)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:

@@ -30,7 +30,14 @@ from lesionwatch.errors import DicomSeriesError
 from lesionwatch.io.dicom import choose_series, list_series
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.web.jobs import JOB_ID, JobRunner, JobStore
-from lesionwatch.web.uploads import UploadError, UploadLimits, is_zip, safe_extract, sniff_nifti
+from lesionwatch.web.uploads import (
+    UploadError,
+    UploadLimits,
+    check_voxel_count,
+    is_zip,
+    safe_extract,
+    sniff_nifti,
+)
 from lesionwatch.workflows.report import location_overlay as lesions_by_location
 
 log = logging.getLogger(__name__)
@@ -328,6 +335,7 @@ async def _store_upload(form: Any, folder: Path, kind: str, limits: UploadLimits
             if suffix is None:
                 raise UploadError(f"study {index}: the {seq.upper()} file is not a NIfTI image (.nii or .nii.gz)",
                                   415)
+            check_voxel_count(head, f"study {index}: the {seq.upper()} file", limits)
             final = tmp.with_name(f"{seq}{suffix}")
             tmp.rename(final)
             study["files"][seq] = final.relative_to(folder).as_posix()

@@ -32,12 +32,15 @@ class UploadLimits:
         max_zip_members: most files in a zip.
         max_unzipped_bytes: largest total size once a zip is extracted.
         max_ratio: largest compression ratio of a zip member (zip bombs compress far better than images).
+        max_voxels: most voxels a NIfTI upload may declare in its header (2^27: a 512 x 512 x 512 volume, 0.5 GB
+            in single precision; an analysis needs several copies), checked before any job starts.
     """
 
     max_file_bytes: int = 512 * 1024 * 1024
     max_zip_members: int = 5000
     max_unzipped_bytes: int = 2 * 1024 * 1024 * 1024
     max_ratio: float = 200.0
+    max_voxels: int = 2 ** 27
 
 
 def sniff_nifti(head: bytes) -> str | None:
@@ -60,6 +63,40 @@ def sniff_nifti(head: bytes) -> str | None:
         if size == 540 and data[4:8] in (b"n+2\x00", b"ni2\x00"):
             return suffix
     return None
+
+
+def nifti_shape(head: bytes) -> tuple[int, ...] | None:
+    """The image dimensions a NIfTI-1/2 header (the first bytes of the file, gzipped or not) declares, or None."""
+    data = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(head)) as gz:
+                data = gz.read(544)
+        except (OSError, EOFError):
+            return None
+    for order in ("<", ">"):
+        if len(data) >= 348 and struct.unpack(f"{order}i", data[:4])[0] == 348:
+            dims = struct.unpack(f"{order}8h", data[40:56])
+        elif len(data) >= 540 and struct.unpack(f"{order}i", data[:4])[0] == 540:
+            dims = struct.unpack(f"{order}8q", data[16:80])
+        else:
+            continue
+        n = dims[0] if 1 <= dims[0] <= 7 else 0
+        return tuple(max(int(d), 1) for d in dims[1:1 + n])
+    return None
+
+
+def check_voxel_count(head: bytes, what: str, limits: UploadLimits) -> None:
+    """Refuse a NIfTI whose header declares more voxels than `limits.max_voxels` (HTTP 413)."""
+    shape = nifti_shape(head)
+    if shape is None:
+        return
+    count = 1
+    for d in shape:
+        count *= d
+    if count > limits.max_voxels:
+        raise UploadError(f"{what} declares {' x '.join(map(str, shape))} voxels ({count:,}); the most accepted is "
+                          f"{limits.max_voxels:,}", 413)
 
 
 def is_zip(head: bytes) -> bool:
