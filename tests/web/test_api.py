@@ -45,6 +45,21 @@ def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
+def _zip_with_an_empty_name() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(""), b"x")
+    return buffer.getvalue()
+
+
+def _stored_zip_with_bad_crc() -> bytes:
+    """A zip whose one member's bytes no longer match its header (as a member larger than declared does)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.dcm", b"A" * 1000)
+    return buffer.getvalue().replace(b"A" * 1000, b"A" * 999 + b"B", 1)
+
+
 @pytest.mark.parametrize(("files", "data", "status", "message"), [
     ({"flair": ("scan.nii.gz", b"hello, not an image" * 30)}, {}, 415, "FLAIR file is not a NIfTI image"),
     ({"t1": ("t1.nii.gz", b"x")}, {}, 415, "T1 file is not a NIfTI image"),
@@ -55,8 +70,10 @@ def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
     ({"dicom": ("d.zip", _zip({"bomb.dcm": b"\0" * 5_000_000}))}, {}, 413, "zip bomb"),
     ({"dicom": ("d.zip", b"not a zip at all")}, {}, 400, "must be a zip file"),
     ({"dicom": ("d.zip", _zip({"a.txt": b"not dicom"}))}, {}, 415, "no DICOM image series"),
+    ({"dicom": ("d.zip", _zip_with_an_empty_name())}, {}, 400, "a file with an empty name"),
+    ({"dicom": ("d.zip", _stored_zip_with_bad_crc())}, {}, 400, "the zip file is damaged (Bad CRC-32"),
 ], ids=["wrong-type", "t1-wrong-type", "nothing", "zip-dotdot", "zip-absolute", "zip-symlink", "zip-bomb",
-        "not-a-zip", "zip-without-dicom"])
+        "not-a-zip", "zip-without-dicom", "zip-empty-name", "zip-member-not-as-declared"])
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path: Path, files: dict[str, tuple[str, bytes]],
                                                    data: dict[str, str], status: int, message: str) -> None:
     with _client(tmp_path) as client:

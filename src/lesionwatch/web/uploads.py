@@ -11,6 +11,7 @@ import shutil
 import stat
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -120,6 +121,8 @@ def safe_extract(archive: Path, target: Path, limits: UploadLimits) -> int:
         total = 0
         for m in members:
             name = PurePosixPath(m.filename.replace("\\", "/"))
+            if not name.parts:
+                raise UploadError("the zip holds a file with an empty name; refused")
             if name.is_absolute() or ".." in name.parts or m.filename.startswith(("/", "\\")) or ":" in name.parts[0]:
                 raise UploadError("the zip holds a file with an absolute path or '..'; refused")
             mode = m.external_attr >> 16
@@ -133,6 +136,10 @@ def safe_extract(archive: Path, target: Path, limits: UploadLimits) -> int:
         target.mkdir(parents=True, exist_ok=True)
         try:
             return _extract_members(zf, members, target, limits)
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+            # a member that does not match its header (size, CRC), an unknown compression, an encrypted member
+            shutil.rmtree(target, ignore_errors=True)
+            raise UploadError(f"the zip file is damaged ({exc}); refused") from exc
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
