@@ -230,3 +230,21 @@ def test_an_upload_declaring_too_many_voxels_is_refused_from_its_header(tmp_path
         assert r.json()["detail"] == (f"study 1: the FLAIR file declares {edge} x {edge} x {edge} voxels "
                                       f"({edge ** 3:,}); the most accepted is {2 ** 27:,}")
     assert _job_folders(tmp_path) == []
+
+
+def test_a_chunked_upload_past_the_limit_is_cut_off_with_413(tmp_path: Path, flair_bytes: bytes) -> None:
+    """No Content-Length (chunked transfer): the body is counted as it streams and refused past the limit."""
+    def body() -> object:
+        boundary = b"--lwtest\r\n"
+        yield boundary + b'Content-Disposition: form-data; name="kind"\r\n\r\nsegment\r\n'
+        yield boundary + b'Content-Disposition: form-data; name="flair"; filename="f.nii.gz"\r\n\r\n'
+        for _ in range(64):
+            yield b"\0" * 65536
+        yield b"\r\n--lwtest--\r\n"
+
+    with TestClient(create_app(tmp_path, workers=0, max_request_bytes=1_000_000)) as client:
+        r = client.post("/api/jobs", content=body(), headers={"content-type": "multipart/form-data; boundary=lwtest"})
+        assert r.status_code == 413 and r.json()["detail"] == "upload too large"
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert client.post("/api/jobs", data={"kind": "segment"},
+                           files={"flair": ("f.nii.gz", flair_bytes)}).status_code == 201  # under the limit

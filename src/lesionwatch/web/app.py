@@ -78,6 +78,35 @@ def _host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+class RequestTooLargeError(Exception):
+    """A request body grew past the limit while it was being read."""
+
+
+class BodySizeLimit:
+    """ASGI middleware that stops reading a request body past `max_bytes`, whatever its Content-Length says (a
+    chunked upload declares none): the request then fails with 413 (`RequestTooLargeError`, answered by the guard)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLargeError
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def _secured(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -111,6 +140,7 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
     app = FastAPI(title="lesionwatch", version=__version__, lifespan=lifespan,
                   description="MS lesion segmentation and follow-up. Not for clinical diagnosis.")
     app.state.store, app.state.runner = store, runner
+    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)  # outermost: counts what is streamed
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -134,6 +164,8 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
                 return JSONResponse({"detail": "access token required"}, status_code=401)
         try:
             response: Response = await call_next(request)
+        except RequestTooLargeError:
+            return _secured(JSONResponse({"detail": "upload too large"}, status_code=413))
         except Exception:
             log.exception("request %s failed", request.url.path)
             return JSONResponse({"detail": "internal error"}, status_code=500)
