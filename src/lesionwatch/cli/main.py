@@ -58,7 +58,9 @@ def _global(
                                          help="More detail; -v also shows tracebacks.")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only warnings and errors.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars (for clusters/logs).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace existing output folders.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace existing output folders; analyse an input that looks implausible (a FLAIR with "
+        "another contrast, a follow-up of two heads), recording why.")] = False,
 ) -> None:
     STATE.verbosity = -1 if quiet else verbose
     STATE.progress = not no_progress and not quiet
