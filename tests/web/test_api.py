@@ -169,16 +169,16 @@ def test_a_job_process_dies_with_its_server(tmp_path: Path) -> None:
 
     script = ("import multiprocessing, sys, time\n"
               "from lesionwatch.web.jobs import die_with_parent\n"
-              "def job():\n    die_with_parent(0.1)\n    time.sleep(60)\n"
+              "def job(server):\n    die_with_parent(server, 0.1)\n    time.sleep(60)\n"
               "if __name__ == '__main__':\n"
-              "    p = multiprocessing.get_context('spawn').Process(target=job)\n    p.start()\n"
+              "    import os\n"
+              "    p = multiprocessing.get_context('spawn').Process(target=job, args=(os.getpid(),))\n    p.start()\n"
               "    print(p.pid, flush=True)\n    time.sleep(60)\n")
     (tmp_path / "server.py").write_text(script)
     server = subprocess.Popen([sys.executable, str(tmp_path / "server.py")], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     child = int(server.stdout.readline())
-    time.sleep(1.0)
-    os.kill(server.pid, signal.SIGKILL)
+    os.kill(server.pid, signal.SIGKILL)  # at once: the job may not have started watching yet
     server.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -139,12 +139,10 @@ class JobStore:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def die_with_parent(poll_s: float = 0.5) -> None:
-    """End this process as soon as its parent (the server) is gone, however the server ended (SIGKILL, the OOM
-    killer): an orphaned job would otherwise run beside the restarted server's jobs and write a result into a job
-    the store has marked failed."""
-    parent = os.getppid()
-
+def die_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """End this process as soon as its parent `parent` (the server's process id) is gone, however the server ended
+    (SIGKILL, the OOM killer), also when it is gone already: an orphaned job would otherwise run beside the
+    restarted server's jobs and write a result into a job the store has marked failed."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
@@ -153,7 +151,7 @@ def die_with_parent(poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def _run_in_child(root: str, job_id: str) -> None:
+def _run_in_child(root: str, job_id: str, server_pid: int) -> None:
     """Child process: run the job's workflow, report stages into the store, record the outcome."""
     from lesionwatch.errors import LesionwatchError
     from lesionwatch.io.study import StudyInputs
@@ -162,7 +160,7 @@ def _run_in_child(root: str, job_id: str) -> None:
     from lesionwatch.workflows.preprocess import RunOptions
     from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 
-    die_with_parent()
+    die_with_parent(server_pid)
     store = JobStore(Path(root))
     job = store.get(job_id)
     folder = store.job_dir(job_id)
@@ -237,7 +235,8 @@ class JobRunner:
             if job is None:
                 self._stop.wait(self.poll_s)
                 continue
-            process = self._ctx.Process(target=_run_in_child, args=(str(self.store.root), job.id), daemon=True)
+            process = self._ctx.Process(target=_run_in_child, args=(str(self.store.root), job.id, os.getpid()),
+                                        daemon=True)
             self._processes[job.id] = process
             process.start()
             process.join()
