@@ -44,19 +44,23 @@ class UploadLimits:
     max_voxels: int = 2 ** 27
 
 
+def _header_bytes(head: bytes) -> bytes | None:
+    """The first 544 bytes of the file `head` starts (gunzipped when it is gzip), or None when it cannot be read."""
+    if head[:2] != b"\x1f\x8b":
+        return head
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(head)) as gz:
+            return gz.read(544)
+    except (OSError, EOFError):
+        return None
+
+
 def sniff_nifti(head: bytes) -> str | None:
     """".nii.gz" or ".nii" when `head` (the first bytes of a file) is a NIfTI-1/2 image, else None."""
-    data = head
-    suffix = ".nii"
-    if head[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(head)) as gz:
-                data = gz.read(544)
-        except (OSError, EOFError):
-            return None
-        suffix = ".nii.gz"
-    if len(data) < 348:
+    data = _header_bytes(head)
+    if data is None or len(data) < 348:
         return None
+    suffix = ".nii.gz" if head[:2] == b"\x1f\x8b" else ".nii"
     for order in ("<", ">"):
         size = struct.unpack(f"{order}i", data[:4])[0]
         if size == 348 and data[344:348] in (b"n+1\x00", b"ni1\x00"):
@@ -68,13 +72,9 @@ def sniff_nifti(head: bytes) -> str | None:
 
 def nifti_shape(head: bytes) -> tuple[int, ...] | None:
     """The image dimensions a NIfTI-1/2 header (the first bytes of the file, gzipped or not) declares, or None."""
-    data = head
-    if head[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(head)) as gz:
-                data = gz.read(544)
-        except (OSError, EOFError):
-            return None
+    data = _header_bytes(head)
+    if data is None:
+        return None
     for order in ("<", ">"):
         if len(data) >= 348 and struct.unpack(f"{order}i", data[:4])[0] == 348:
             dims = struct.unpack(f"{order}8h", data[40:56])
