@@ -23,13 +23,14 @@ MIN_LESION_CONTRAST_SD = 1.5
 MIN_CORTEX_MINUS_WM_Z = -0.45
 """On a FLAIR the cortex is about as bright as white matter or brighter; on a T1 (or an inverted image) darker.
 Median robust z of cortex minus white matter (template regions, white matter below robust z 1 so that lesions do not
-lift it): 17 FLAIRs of the shared data (MSLesSeg, Lesjak, lesjak_long and ISBI-2015, labelled and unlabelled) -0.19
-to +0.6; T1s given as FLAIR -0.34 (MSLesSeg P39, let through) to -0.60. The refusal sits well below every FLAIR:
-a real FLAIR refused costs more than a T1 let through, which the report's pictures still show."""
+lift it): 17 FLAIRs of the shared data (MSLesSeg, Lesjak, lesjak_long and ISBI-2015, labelled and unlabelled) from
+-0.19 (ISBI test02) up, over the whole white matter from -0.32 up (leaving its bright voxels out can only raise the
+difference); T1s given as FLAIR -0.34 (MSLesSeg P39, let through) and -0.60 (lesjak_long patient01). The refusal
+sits well below every FLAIR: a real FLAIR refused costs more than a T1 let through, which the report still shows."""
 MAX_VENTRICLES_MINUS_WM_Z = 1.5
-"""On a FLAIR the ventricles are darker than white matter (the same 17 FLAIRs: -4.2 to -0.1 robust z below it,
-the least where the ventricles are small or the fluid poorly suppressed); far brighter means an inverted image or a
-T2 (MSLesSeg P39's FLAIR inverted: +4.9)."""
+"""On a FLAIR the ventricles are darker than white matter (the same 17 FLAIRs, whole white matter: -4.2 to -0.1
+robust z, the least where the ventricles are small or the fluid poorly suppressed); far brighter means an inverted
+image or a T2 (MSLesSeg P39's FLAIR inverted: +4.9)."""
 
 
 def contrast_problems(flair_tissue_z: dict[str, float]) -> list[str]:
