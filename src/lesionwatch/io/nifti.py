@@ -180,7 +180,10 @@ def read_labels(path: Path) -> LabelVolume:
     """
     path = Path(path)
     data, img = _load(path)
-    data = _squeeze_to_3d(data, path)
+    return _as_labels(_squeeze_to_3d(data, path), img, path)
+
+
+def _as_labels(data: npt.NDArray[np.float64], img: nib.Nifti1Image, path: Path) -> LabelVolume:
     if not np.all(np.isfinite(data)):
         raise InputImageError(f"{path}: the label image holds NaN or infinite values.")
     if np.all(data == np.round(data)):
@@ -205,7 +208,7 @@ def read_mask(path: Path) -> LabelVolume:
         InputFileNotFoundError, InputImageError: as `read_labels`, or the image is not a mask.
     """
     path = Path(path)
-    data, _ = _load(path)
+    data, img = _load(path)
     data = _squeeze_to_3d(data, path)
     fractional = data != np.round(data)
     if fractional.any() and (data.min() < 0 or data.max() > 1):
@@ -216,7 +219,7 @@ def read_mask(path: Path) -> LabelVolume:
     if values > MAX_MASK_VALUES:
         raise InputImageError(f"{path}: holds {values} distinct values, not a mask (0/1, or integer lesion ids). "
                               "Pass the mask, not the scan.")
-    return read_labels(path)
+    return _as_labels(data, img, path)
 
 
 def to_nifti(image: Volume | LabelVolume, dtype: npt.DTypeLike | None = None) -> nib.Nifti1Image:

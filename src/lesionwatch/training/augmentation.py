@@ -390,8 +390,9 @@ def _tissue_mean(x: npt.NDArray[np.float32], tissue: npt.NDArray[np.bool_], sigm
     """Local mean of `x` over `tissue` voxels only (normalised convolution), so CSF beside a periventricular
     lesion does not darken the tissue it is drawn relative to."""
     weight = tissue.astype(np.float32)
-    mean = ndimage.gaussian_filter(x * weight, sigma) / np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-3)
-    return np.where(ndimage.gaussian_filter(weight, sigma) > 1e-3, mean, x).astype(np.float32)
+    spread = ndimage.gaussian_filter(weight, sigma)
+    mean = ndimage.gaussian_filter(x * weight, sigma) / np.maximum(spread, 1e-3)
+    return np.where(spread > 1e-3, mean, x).astype(np.float32)
 
 
 def lesion_contrast_target(img: npt.NDArray[np.float32], components: npt.NDArray[np.int32], n: int,
