@@ -144,15 +144,18 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
+        return _secured(await checked(request, call_next))  # every answer, refusals included
+
+    async def checked(request: Request, call_next: Any) -> Response:
         if allowed_hosts is not None:
             if _host_name(request.headers.get("host", "")) not in allowed_hosts:
-                return _secured(JSONResponse({"detail": "unknown host"}, status_code=421))
+                return JSONResponse({"detail": "unknown host"}, status_code=421)
             origin = request.headers.get("origin")
             # a page of this server sends its own authority as Origin; any other page (another site, or another
             # port of this machine) does not
             if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None and \
                     origin.split("://", 1)[-1].rstrip("/").lower() != request.headers.get("host", "").lower():
-                return _secured(JSONResponse({"detail": "cross-origin request refused"}, status_code=403))
+                return JSONResponse({"detail": "cross-origin request refused"}, status_code=403)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_request_bytes:
             return JSONResponse({"detail": "upload too large"}, status_code=413)
@@ -165,13 +168,13 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         try:
             response: Response = await call_next(request)
         except RequestTooLargeError:
-            return _secured(JSONResponse({"detail": "upload too large"}, status_code=413))
+            return JSONResponse({"detail": "upload too large"}, status_code=413)
         except Exception:
             log.exception("request %s failed", request.url.path)
             return JSONResponse({"detail": "internal error"}, status_code=500)
         if token is not None and query_token:
             response.set_cookie("lw_token", token, httponly=True, samesite="strict")
-        return _secured(response)
+        return response
 
     @app.exception_handler(UploadError)
     async def upload_error(_: Request, exc: UploadError) -> JSONResponse:
