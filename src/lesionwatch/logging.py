@@ -27,10 +27,23 @@ def configure_logging(verbosity: int) -> None:
     logger.addHandler(console)
 
 
-def add_file_log(path: Path) -> logging.Handler:
-    """Send every `lesionwatch` log record at DEBUG level and above to `path`; return the handler to remove."""
+class _HidingFormatter(logging.Formatter):
+    """Writes paths under `hidden` relative to it (a server's folders never reach the result files it serves)."""
+
+    def __init__(self, hidden: Path) -> None:
+        super().__init__(_FORMAT)
+        self._prefix = str(hidden).rstrip("/") + "/"
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(self._prefix, "")
+
+
+def add_file_log(path: Path, hide_paths_under: Path | None = None) -> logging.Handler:
+    """Send every `lesionwatch` log record at DEBUG level and above to `path`; return the handler to remove.
+    Paths under `hide_paths_under` are written relative to it."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(logging.Formatter(_FORMAT) if hide_paths_under is None else
+                         _HidingFormatter(hide_paths_under))
     handler.setLevel(logging.DEBUG)
     logger = logging.getLogger("lesionwatch")
     logger.setLevel(logging.DEBUG)

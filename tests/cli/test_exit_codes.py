@@ -144,3 +144,28 @@ def test_provenance_never_holds_the_token() -> None:
     assert redacted_argv(["lesionwatch", "serve", "--token", "s3cret", "--port", "1"]) == [
         "lesionwatch", "serve", "--token", "***", "--port", "1"]
     assert redacted_argv(["lesionwatch", "serve", "--token=s3cret"]) == ["lesionwatch", "serve", "--token=***"]
+
+
+def test_a_hidden_folder_stays_out_of_provenance_and_the_log(tmp_path: Path) -> None:
+    import json
+    import logging
+
+    from lesionwatch.logging import add_file_log
+    from lesionwatch.workflows.provenance import build_provenance
+
+    flair = tmp_path / "jobs" / "abc" / "study1" / "flair.nii.gz"
+    flair.parent.mkdir(parents=True)
+    flair.write_bytes(b"x")
+    record = build_provenance(command="segment", inputs={"flair": flair}, config={}, timings_s={}, outputs={},
+                              hide_paths_under=tmp_path / "jobs" / "abc")
+    assert record["inputs"]["flair"]["path"] == "study1/flair.nii.gz" and "argv" not in record
+    assert str(tmp_path) not in json.dumps(record)
+    assert "argv" in build_provenance(command="segment", inputs={}, config={}, timings_s={}, outputs={})
+    handler = add_file_log(tmp_path / "run.log", tmp_path / "jobs" / "abc")
+    try:
+        logging.getLogger("lesionwatch.test").info("reading %s", flair)
+    finally:
+        logging.getLogger("lesionwatch").removeHandler(handler)
+        handler.close()
+    text = (tmp_path / "run.log").read_text()
+    assert "reading study1/flair.nii.gz" in text and str(tmp_path) not in text

@@ -72,8 +72,12 @@ def _stored_zip_with_bad_crc() -> bytes:
     ({"dicom": ("d.zip", _zip({"a.txt": b"not dicom"}))}, {}, 415, "no DICOM image series"),
     ({"dicom": ("d.zip", _zip_with_an_empty_name())}, {}, 400, "a file with an empty name"),
     ({"dicom": ("d.zip", _stored_zip_with_bad_crc())}, {}, 400, "the zip file is damaged (Bad CRC-32"),
+    ({"notes": ("notes.bin", b"\0" * 100_000)}, {}, 400, "unknown form field 'notes'"),
+    ({}, {"comment": "hello"}, 400, "unknown form field 'comment'"),
+    ({"method": ("m.txt", b"model")}, {}, 400, "field method must be text, not a file"),
 ], ids=["wrong-type", "t1-wrong-type", "nothing", "zip-dotdot", "zip-absolute", "zip-symlink", "zip-bomb",
-        "not-a-zip", "zip-without-dicom", "zip-empty-name", "zip-member-not-as-declared"])
+        "not-a-zip", "zip-without-dicom", "zip-empty-name", "zip-member-not-as-declared",
+        "file-under-unknown-field", "text-under-unknown-field", "file-as-option"])
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path: Path, files: dict[str, tuple[str, bytes]],
                                                    data: dict[str, str], status: int, message: str) -> None:
     with _client(tmp_path) as client:
@@ -133,6 +137,30 @@ def test_queued_and_finished_jobs_survive_a_restart_and_running_ones_fail_visibl
     assert jobs[ids[0]]["status"] == "done"
     assert jobs[ids[1]]["status"] == "failed" and "server stopped" in jobs[ids[1]]["error"]
     assert jobs[ids[2]]["status"] == "queued"
+
+
+def test_staging_left_by_a_killed_job_is_removed_on_restart(tmp_path: Path, flair_bytes: bytes) -> None:
+    with _client(tmp_path) as client:
+        job = client.post("/api/jobs", data={"kind": "segment"}, files={"flair": ("a.nii.gz", flair_bytes)}).json()
+    folder = tmp_path / "jobs" / job["id"]
+    left = folder / ".result.2147483646-0a1b.partial"  # a process id that no longer runs
+    (left / "figures").mkdir(parents=True)
+    (left / "summary.json").write_text("{}")
+    with _client(tmp_path):
+        pass
+    assert not left.exists() and (folder / "study1" / "flair.nii.gz").is_file()
+
+
+def test_the_api_docs_are_served_from_the_installed_package(tmp_path: Path) -> None:
+    with _client(tmp_path) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+        assert "cdn" not in page.text and "https://" not in page.text  # nothing fetched from the internet
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+            assert client.get(f"/static/docs/{asset}").status_code == 200
+        assert client.get("/static/docs/..%2F__init__.py").status_code == 404
+        assert client.get("/redoc").status_code == 404
+        assert client.get("/openapi.json").json()["info"]["title"] == "lesionwatch"
 
 
 def test_a_token_is_required_when_set(tmp_path: Path) -> None:

@@ -22,7 +22,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def web_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web")
+
+
+@pytest.fixture(scope="module")
+def server(web_root: Path) -> Iterator[str]:
     import uvicorn
 
     from lesionwatch.web.app import create_app
@@ -30,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(tmp_path_factory.mktemp("web"), workers=1)
+    app = create_app(web_root, workers=1)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -51,7 +56,7 @@ def _blue_pixels(png: bytes) -> int:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_upload_follow_up_view_click_and_download(server: str, tmp_path: Path) -> None:
+def test_upload_follow_up_view_click_and_download(server: str, web_root: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     case = generate_case(7, SynthConfig(spacing_mm=2.0, skull_stripped=True, lesion_count=(8, 10),
@@ -102,6 +107,11 @@ def test_upload_follow_up_view_click_and_download(server: str, tmp_path: Path) -
             page.click("a[href$='/download/report.pdf']")
         assert Path(report.value.path()).read_bytes()[:5] == b"%PDF-"
         browser.close()
+    # no result file names the server's folders or its command line
+    texts = [p for p in (web_root / "jobs").rglob("result/**/*") if p.suffix in (".json", ".log", ".html", ".csv")]
+    assert any(p.name == "provenance.json" for p in texts) and any(p.name == "lesionwatch.log" for p in texts)
+    for path in texts:
+        assert str(web_root) not in path.read_text(encoding="utf-8"), path
 
 
 def _serve(app: object) -> tuple[object, threading.Thread, int]:

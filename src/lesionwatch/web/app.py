@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 SEQUENCES = ("flair", "t1", "t2", "pd")
 FIELD = re.compile(r"^(flair|t1|t2|pd|dicom)(?:_([1-9]))?$")
 SERIES_FIELD = re.compile(r"^series_(flair|t1|t2|pd)(?:_([1-9]))?$")
+OPTION_FIELDS = ("kind", "method", "threshold")
 DOWNLOAD_SUFFIXES = (".nii.gz", ".csv", ".json", ".pdf", ".html", ".png", ".gif", ".mp4", ".dcm")
 
 
@@ -59,6 +61,17 @@ def niivue_path() -> Path:
     path = Path(nilearn.__file__).parent / "_assets" / "js" / "niivue.umd.js"
     if not path.is_file():
         raise RuntimeError("nilearn's NiiVue build is missing; reinstall nilearn")
+    return path
+
+
+SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
+
+
+def swagger_ui_path() -> Path:
+    """The Swagger UI build that fastapi-offline ships."""
+    path = Path(str(importlib.resources.files("fastapi_offline").joinpath("static")))
+    if not (path / "swagger-ui-bundle.js").is_file():
+        raise RuntimeError("fastapi-offline's Swagger UI files are missing; reinstall fastapi-offline")
     return path
 
 
@@ -137,7 +150,7 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         yield
         runner.stop()
 
-    app = FastAPI(title="lesionwatch", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="lesionwatch", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="MS lesion segmentation and follow-up. Not for clinical diagnosis.")
     app.state.store, app.state.runner = store, runner
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)  # outermost: counts what is streamed
@@ -197,6 +210,21 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
     def job_page(job_id: str) -> str:
         job_or_404(job_id)
         return _static("viewer.html")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> Response:
+        """The API's Swagger UI, from the installed package's files (no CDN: it works offline)."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="lesionwatch API",
+                                   swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/docs/favicon.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
+
+    @app.get("/static/docs/{name}", include_in_schema=False)
+    def docs_static(name: str) -> Response:
+        if name not in SWAGGER_FILES:
+            raise HTTPException(404, "not found")
+        return FileResponse(swagger_ui_path() / name, media_type=SWAGGER_FILES[name])
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -350,6 +378,11 @@ async def _store_upload(form: Any, folder: Path, kind: str, limits: UploadLimits
     for field, value in form.multi_items():
         match = FIELD.match(field)
         if match is None:
+            if field not in OPTION_FIELDS and SERIES_FIELD.match(field) is None:
+                raise UploadError(f"unknown form field {field[:40]!r}: expected kind, method, threshold, "
+                                  "flair_k, t1_k, t2_k, pd_k, dicom_k or series_SEQ_k")
+            if not isinstance(value, str):
+                raise UploadError(f"field {field} must be text, not a file")
             continue
         if not isinstance(value, StarletteUploadFile | UploadFile):
             raise UploadError(f"field {field} must be a file")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lesionwatch.io.atomic import remove_stale_staging
+
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -174,7 +176,7 @@ def _run_in_child(root: str, job_id: str, server_pid: int) -> None:
         return StudyInputs(paths["flair"], paths.get("t1"), paths.get("t2"), paths.get("pd"),
                            series=dict(study.get("series", {})))
 
-    options = RunOptions(force=True, progress=False, on_stage=on_stage)
+    options = RunOptions(force=True, progress=False, on_stage=on_stage, hide_paths_under=folder)
     segmentation = SegmentationConfig(method=params.get("method", "model"), threshold=params.get("threshold"))
     try:
         studies = [inputs(s) for s in params["studies"]]
@@ -206,6 +208,8 @@ class JobRunner:
 
     def start(self) -> None:
         self.store.recover()
+        for folder in (self.store.root / "jobs").iterdir():  # staging left by jobs killed with a server
+            remove_stale_staging(folder / "result")
         for i in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"lesionwatch-runner-{i}", daemon=True)
             thread.start()
@@ -241,6 +245,8 @@ class JobRunner:
             process.start()
             process.join()
             self._processes.pop(job.id, None)
+            # a cancelled or killed job leaves its staged output behind; its process has ended, so it goes
+            remove_stale_staging(self.store.job_dir(job.id) / "result")
             try:
                 final = self.store.get(job.id)
             except KeyError:  # deleted while it ran

@@ -228,6 +228,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
             extra={"model": model_provenance(scorer), "common_space": space.kind,
                    "dicom_series": {n: a.study.dicom for n, a in zip(names, analyses, strict=True)},
                    "intervals": [i.as_dict() for i in result.intervals], "studies": summaries},
+            hide_paths_under=options.hide_paths_under,
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
         if options.report:  # inside the staged folder: an interrupted report leaves no half-drawn results

@@ -35,6 +35,8 @@ class RunOptions:
         on_stage: also called as each stage starts (stage name, fraction done), e.g. by the web server.
         accept_implausible: analyse an input that cannot be what it claims (a FLAIR with another contrast, a
             follow-up of two heads) and record why as a QC warning, instead of refusing it (the CLI's --force).
+        hide_paths_under: a folder whose path never reaches the output (the web server's job folder): provenance
+            and the log file name inputs relative to it, and provenance leaves the command line out.
     """
 
     force: bool = False
@@ -43,6 +45,7 @@ class RunOptions:
     report: bool = True
     on_stage: StageCallback | None = field(default=None, compare=False, repr=False)
     accept_implausible: bool = False
+    hide_paths_under: Path | None = None
 
 
 def check_output_folder(out_dir: Path, force: bool) -> None:
@@ -69,7 +72,7 @@ def output_folder(out_dir: Path, options: RunOptions) -> Iterator[Path]:
     """
     check_output_folder(out_dir, options.force)
     with staged_directory(out_dir, overwrite=options.force) as stage:
-        handler = add_file_log(stage / LOG_NAME)
+        handler = add_file_log(stage / LOG_NAME, options.hide_paths_under)
         try:
             yield stage
         finally:
@@ -148,6 +151,7 @@ def run_preprocess(inputs: StudyInputs, out_dir: Path, config: PreprocessingConf
         provenance = build_provenance(
             command="preprocess", inputs=inputs.paths(), config=config_dict(config),
             timings_s=pre.timings_s, outputs=outputs, extra={"qc": preprocessing_qc(pre)},
+            hide_paths_under=options.hide_paths_under,
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
     log.info("results in %s", out_dir)

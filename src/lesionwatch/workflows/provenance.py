@@ -55,7 +55,8 @@ def redacted_argv(argv: list[str]) -> list[str]:
 
 
 def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str, Any], timings_s: dict[str, float],
-                     outputs: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                     outputs: dict[str, str], extra: dict[str, Any] | None = None,
+                     hide_paths_under: Path | None = None) -> dict[str, Any]:
     """Assemble the provenance record.
 
     Args:
@@ -65,7 +66,15 @@ def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str,
         timings_s: seconds per stage.
         outputs: output file name -> the space it is in.
         extra: anything else worth keeping (quality figures, model card summary...).
+        hide_paths_under: a folder whose path stays out of the record (a web server's job folder): the inputs are
+            recorded relative to it, and the command line is left out.
     """
+    def shown(path: Path) -> str:
+        resolved = Path(path).resolve()
+        if hide_paths_under is None:
+            return str(resolved)
+        return resolved.relative_to(Path(hide_paths_under).resolve()).as_posix()
+
     record: dict[str, Any] = {
         "tool": "lesionwatch",
         "command": command,
@@ -73,12 +82,14 @@ def build_provenance(*, command: str, inputs: dict[str, Path], config: dict[str,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": library_versions(),
         "platform": platform.platform(),
-        "inputs": {name: {"path": str(Path(p).resolve()), "sha256": hash_input(Path(p))}
+        "inputs": {name: {"path": shown(p), "sha256": hash_input(Path(p))}
                    for name, p in inputs.items()},
         "config": config,
         "timings_s": {**timings_s, "total": round(sum(timings_s.values()), 3)},
         "outputs": outputs,
     }
+    if hide_paths_under is not None:
+        del record["argv"]
     if extra:
         record.update(extra)
     return record

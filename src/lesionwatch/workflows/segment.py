@@ -305,6 +305,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
                    "model": model_provenance(scorer), "dicom_series": analysis.study.dicom,
                    # the region map's registration (patient world -> MNI world), which places the midline
                    "patient_to_template": np.round(analysis.regions.patient_to_template, 6).tolist()},
+            hide_paths_under=options.hide_paths_under,
         )
         write_json_atomically(stage / PROVENANCE_NAME, provenance)
         if options.report:  # inside the staged folder: an interrupted report leaves no half-drawn results
