@@ -106,6 +106,11 @@ def test_upload_follow_up_view_click_and_download(server: str, web_root: Path, t
         with page.expect_download() as report:
             page.click("a[href$='/download/report.pdf']")
         assert Path(report.value.path()).read_bytes()[:5] == b"%PDF-"
+        with page.expect_download() as table:  # each study's files download under its own name
+            page.click("a[href$='/download/study1/lesion_table.csv']")
+        assert table.value.suggested_filename == "study1_lesion_table.csv"
+        assert page.locator("figure.panel figcaption").all_text_contents() == ["study1: baseline",
+                                                                              "study2: follow-up 1"]
         browser.close()
     # no result file names the server's folders or its command line
     texts = [p for p in (web_root / "jobs").rglob("result/**/*") if p.suffix in (".json", ".log", ".html", ".csv")]

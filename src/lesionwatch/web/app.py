@@ -306,19 +306,18 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         if job.kind == "segment":
             out["lesions"] = json.loads((result / "lesion_table.json").read_text())
             out["volumes"] = {"flair": "flair_space-native_desc-biascorrected.nii.gz", "overlay": "location"}
-            to_common = np.eye(4)
-        else:
-            out["changes"] = json.loads((result / "change_table.json").read_text())
-            names = out["summary"]["studies"]
-            out["volumes"] = {"studies": [{"name": n, "flair": f"common/flair_{n}_space-common.nii.gz",
-                                           "overlay": f"common/change_map_{n}_space-common.nii.gz"} for n in names]}
-            out["lesions"] = json.loads((result / names[-1] / "lesion_table.json").read_text())
-            # the viewer shows the common space: carry the last study's lesion centres there
-            transforms = json.loads((result / "transforms.json").read_text())["common_to_study_ras"]
-            to_common = np.linalg.inv(np.array(transforms[names[-1]]))
-        for row in out["lesions"]["rows"]:
-            centre = to_common @ np.array([row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"], 1.0])
-            row["viewer_mm"] = [round(float(c), 2) for c in centre[:3]]
+            for row in out["lesions"]["rows"]:
+                row["viewer_mm"] = [row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"]]
+            return out
+        names = out["summary"]["studies"]
+        out["volumes"] = {"studies": [{"name": n, "flair": f"common/flair_{n}_space-common.nii.gz",
+                                       "overlay": f"common/change_map_{n}_space-common.nii.gz"} for n in names]}
+        # one numbering on the page: the change table's lesions (the ids every study shares), placed at their
+        # centres in the common space the viewers show
+        out["changes"] = json.loads((result / "change_table.json").read_text())
+        centres = _lesion_centres_mm([result / "common" / f"lesion_labels_{n}_space-common.nii.gz" for n in names])
+        for row in out["changes"]["rows"]:
+            row["viewer_mm"] = centres.get(int(row["lesion_id"]), [0.0, 0.0, 0.0])
         return out
 
     @app.get("/api/jobs/{job_id}/download/{key:path}")
@@ -328,7 +327,8 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         path = result_files(job_id).get(key)
         if path is None:
             raise HTTPException(404, "no such file")
-        return FileResponse(path, filename=path.name)
+        # a follow-up holds one folder per study: "study1/lesion_table.csv" downloads as study1_lesion_table.csv
+        return FileResponse(path, filename=key.replace("/", "_"))
 
     @app.get("/api/jobs/{job_id}/overlay/location.nii.gz")
     def location_overlay(job_id: str) -> Response:
@@ -352,6 +352,19 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         return Response(gzip.compress(buffer.getvalue()), media_type="application/gzip")
 
     return app
+
+
+def _lesion_centres_mm(label_files: list[Path]) -> dict[int, list[float]]:
+    """Lesion id -> centre (RAS+ mm) over the union of label maps on one grid (the lesion ids they share)."""
+    from scipy import ndimage
+
+    maps = [read_labels(f) for f in label_files]
+    union = np.maximum.reduce([m.array for m in maps])
+    ids = [int(i) for i in np.unique(union) if i > 0]
+    centres = ndimage.center_of_mass(union > 0, union, ids) if ids else []
+    affine = maps[0].affine
+    return {i: [round(float(c), 2) for c in (affine @ np.array([*centre, 1.0]))[:3]]
+            for i, centre in zip(ids, centres, strict=True)}
 
 
 async def _save(upload: StarletteUploadFile, dest: Path, limits: UploadLimits) -> bytes:

@@ -79,8 +79,8 @@ def _to_native(labels: LabelVolume, analysis: StudyAnalysis, space: CommonSpace,
 
 
 def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, midline_mm: float = 0.0
-                   ) -> tuple[CommonSpace, list[Volume], LongitudinalResult]:
-    """Align the analysed studies and classify lesion change; returns the space, common FLAIRs and the result.
+                   ) -> tuple[CommonSpace, LongitudinalResult]:
+    """Align the analysed studies and classify lesion change; returns the space and the result.
 
     With `midline_mm` > 0 the lesions of the studies' union that `segment` would drop as midline structures outside
     the white matter (`midline_lesions`, judged with the baseline's region map and template registration carried
@@ -110,7 +110,7 @@ def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, mi
                          round(float(found.sum()) * union.voxel_volume_mm3))
             return found
     result = analyse_change(common_flairs, probabilities, brain, config.change, drop)
-    return space, common_flairs, result
+    return space, result
 
 
 MIN_SAME_HEAD_NMI = 1.035
@@ -211,11 +211,11 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                         for i, study in zip(inputs, studies, strict=True)]
             bar.stage("align and compare")
             start = time.perf_counter()
-            space, common_flairs, result = joint_analysis(analyses, config, midline_mm)
+            space, result = joint_analysis(analyses, config, midline_mm)
             joint_s = round(time.perf_counter() - start, 3)
             warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.accept_implausible)
             bar.stage("write")
-            outputs, summaries = _write(stage, names, analyses, space, common_flairs, result, segmentation, options,
+            outputs, summaries = _write(stage, names, analyses, space, result, segmentation, options,
                                         warnings)
         provenance = build_provenance(
             command="followup", inputs={f"{n}_{k}": p for n, i in zip(names, inputs, strict=True)
@@ -254,7 +254,7 @@ def _check_one_head(analyses: list[StudyAnalysis], space: CommonSpace, names: li
 
 
 def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space: CommonSpace,
-           common_flairs: list[Volume], result: LongitudinalResult, segmentation: SegmentationConfig,
+           result: LongitudinalResult, segmentation: SegmentationConfig,
            options: RunOptions, warnings: list[str]) -> tuple[dict[str, str], dict[str, object]]:
     outputs: dict[str, str] = {}
     summaries: dict[str, object] = {}
@@ -270,7 +270,10 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
         written[CHANGE_MAP_NAME] = NATIVE
         outputs.update({f"{name}/{k}": v for k, v in written.items()})
         summaries[name] = summary.as_dict()
-        for kind, image in (("flair", common_flairs[i]), ("lesion_labels", result.lesion_ids[i]),
+        # what a reader looks at: the study's bias-corrected FLAIR (anatomy, black background), not the
+        # normalised image the change analysis compares
+        display = _to_common(analysis.pre.bias_corrected_flair, space, i)
+        for kind, image in (("flair", display), ("lesion_labels", result.lesion_ids[i]),
                             ("change_map", result.change_maps[i])):
             fname = f"{kind}_{name}_space-common.nii.gz"
             write_nifti(image, common / fname)

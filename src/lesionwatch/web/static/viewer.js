@@ -24,13 +24,18 @@ function labelColormap(classes) {
   return cmap;
 }
 
-async function makeViewer(flairUrl, overlayUrl, classes) {
+async function makeViewer(flairUrl, overlayUrl, classes, caption) {
+  const panel = document.createElement("figure");
+  panel.className = "panel";
+  const label = document.createElement("figcaption");
+  label.textContent = caption;
   const box = document.createElement("div");
   box.className = "nvbox";  // NiiVue sizes its canvas to this box
   const canvas = document.createElement("canvas");
   canvas.className = "nv";
   box.appendChild(canvas);
-  document.getElementById("canvases").appendChild(box);
+  panel.append(label, box);
+  document.getElementById("canvases").appendChild(panel);
   const nv = new niivue.Niivue({backColor: [0, 0, 0, 1], show3Dcrosshair: true, isRadiologicalConvention: true,
                                 preserveDrawingBuffer: true});
   await nv.attachToCanvas(canvas);
@@ -52,14 +57,15 @@ function goTo(mm) {
   }
 }
 
-function lesionTable(table) {
-  const cols = ["lesion_id", "volume_mm3", "location", "max_diameter_mm", "mean_probability"];
-  const head = "<tr>" + cols.map(c => `<th class="text">${c}</th>`).join("") + "</tr>";
-  const rows = table.rows.map(r =>
+// a table whose rows (one per lesion, with its centre in the viewers' space) move every viewer's crosshair there
+function clickableTable(columns, rows) {
+  const head = "<tr>" + columns.map(c => `<th class="text">${escapeHtml(c)}</th>`).join("") + "</tr>";
+  const body = rows.map(r =>
     `<tr class="lesion" data-id="${r.lesion_id}" data-mm="${r.viewer_mm.join(",")}">` +
-    cols.map(c => `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("") + "</tr>");
+    columns.map(c => `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("") + "</tr>");
   const el = document.getElementById("lesions");
-  el.innerHTML = head + (rows.length ? rows.join("") : `<tr><td colspan="5" class="text">no lesions</td></tr>`);
+  el.innerHTML = head + (body.length ? body.join("") :
+    `<tr><td colspan="${columns.length}" class="text">no lesions</td></tr>`);
   el.querySelectorAll("tr.lesion").forEach(tr => tr.onclick = () => {
     el.querySelectorAll("tr.selected").forEach(x => x.classList.remove("selected"));
     tr.classList.add("selected");
@@ -67,12 +73,16 @@ function lesionTable(table) {
   });
 }
 
+function lesionTable(table) {
+  clickableTable(["lesion_id", "volume_mm3", "location", "max_diameter_mm", "mean_probability"], table.rows);
+}
+
 function changeTable(changes) {
-  const head = "<tr>" + changes.columns.map(c => `<th class="text">${escapeHtml(c)}</th>`).join("") + "</tr>";
-  const rows = changes.rows.map(r => "<tr>" + changes.columns.map(c =>
-    `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("") + "</tr>");
-  document.getElementById("changes").innerHTML = "<h3>Changes (volumes in the common grid, mm³)</h3><table>" +
-    head + rows.join("") + "</table>";
+  document.getElementById("lesions-title").textContent = "Lesions and their change (volumes in the common grid, mm³)";
+  document.getElementById("lesions-note").textContent = "The studies are segmented together here, in the " +
+    "common space and inside the brain every study shares, so a study's lesion count and volume can differ from " +
+    "its segmentation on its own.";
+  clickableTable(changes.columns, changes.rows);
 }
 
 function summaryList(result) {
@@ -109,21 +119,23 @@ async function main() {
   if (!response.ok) { document.getElementById("summary").textContent = result.detail; return; }
   document.getElementById("title").textContent = result.kind === "segment" ? "segmentation" : "follow-up";
   summaryList(result);
-  lesionTable(result.lesions);
   document.getElementById("downloads").innerHTML = result.downloads.filter(d => !d.startsWith("figures/"))
     .map(d => `<a href="${api}/download/${d}" download>${escapeHtml(d)}</a>`).join("<br>");
   document.getElementById("figures").innerHTML = result.figures.map(f =>
     `<img class="fig" src="${api}/download/${f}" alt="${escapeHtml(f)}">`).join("");
   if (result.kind === "segment") {
     legend(LOCATION);
-    await makeViewer(`${api}/download/${result.volumes.flair}`, `${api}/overlay/location.nii.gz`, LOCATION);
+    lesionTable(result.lesions);
+    await makeViewer(`${api}/download/${result.volumes.flair}`, `${api}/overlay/location.nii.gz`, LOCATION,
+                     "FLAIR, lesions by location");
   } else {
     legend(CHANGE);
     changeTable(result.changes);
     document.getElementById("canvases").classList.add("pair");
     document.getElementById("view").value = "axial";
-    for (const study of result.volumes.studies) {
-      await makeViewer(`${api}/download/${study.flair}`, `${api}/download/${study.overlay}`, CHANGE);
+    for (const [i, study] of result.volumes.studies.entries()) {
+      await makeViewer(`${api}/download/${study.flair}`, `${api}/download/${study.overlay}`, CHANGE,
+                       `${study.name}: ${i === 0 ? "baseline" : `follow-up ${i}`}`);
     }
     for (const a of viewers) a.broadcastTo(viewers.filter(b => b !== a), {"2d": true, "3d": true});
   }
