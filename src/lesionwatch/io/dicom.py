@@ -56,10 +56,14 @@ def list_series(folder: Path) -> list[SeriesInfo]:
     found: list[SeriesInfo] = []
     seen: set[str] = set()
     for d in dirs:
+        warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's words on a folder without DICOM; the caller says it
         try:
             uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(d))
         except RuntimeError:
             continue
+        finally:
+            sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
         for uid in uids:
             if uid in seen:
                 continue
