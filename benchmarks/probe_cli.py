@@ -66,8 +66,15 @@ def _srow(affine: np.ndarray) -> dict[int, bytes]:
             312: struct.pack("<4f", *affine[2]), 252: struct.pack("<h", 0), 254: struct.pack("<h", 1)}
 
 
+def _read(path: Path) -> nib.Nifti1Image:
+    img = nib.load(str(path))
+    if not isinstance(img, nib.Nifti1Image):
+        raise TypeError(f"{path}: not a NIfTI-1 image")
+    return img
+
+
 def _scaled(source: Path, out: Path, slope: float) -> Path:
-    img = nib.load(str(source))
+    img = _read(source)
     image = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
     image.header.set_data_dtype(np.float32)
     image.header["scl_slope"], image.header["scl_inter"] = slope, 0.0
@@ -97,7 +104,7 @@ class Inputs:
         f["t1"] = write_nifti(images["t1"], r / "t1.nii.gz")
         f["flair_2"] = write_nifti(case.timepoints[1].images["flair"], r / "flair_followup.nii.gz")
         f["other_patient"] = write_nifti(other.timepoints[0].images["flair"], r / "other_patient_flair.nii.gz")
-        img = nib.load(str(f["flair"]))
+        img = _read(f["flair"])
         data, affine = np.asarray(img.dataobj, dtype=np.float32), img.affine
         raw = f["flair"].read_bytes()
         gz = f["flair_gz"].read_bytes()
@@ -219,7 +226,7 @@ def segment(flair: str, *extra: str) -> Args:
 
 
 def _mask(folder: Path) -> np.ndarray:
-    return np.asarray(nib.load(str(folder / "lesion_mask_space-native.nii.gz")).dataobj)
+    return np.asarray(_read(folder / "lesion_mask_space-native.nii.gz").dataobj)
 
 
 def same_mask_as_baseline(i: Inputs, d: Path, _: str) -> str | None:
@@ -239,7 +246,7 @@ def warning_recorded(i: Inputs, d: Path, _: str) -> str | None:
 
 
 def qform_unset(i: Inputs, d: Path, _: str) -> str | None:
-    header = nib.load(str(d / "out" / "lesion_mask_space-native.nii.gz")).header
+    header = _read(d / "out" / "lesion_mask_space-native.nii.gz").header
     return None if int(header["qform_code"]) == 0 and int(header["sform_code"]) > 0 else \
         "the output's qform is set beside a sheared sform"
 
