@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from harness import run_timed, segment_command
 from lesionwatch.io.nifti import read_labels
@@ -131,114 +130,54 @@ def choose_model(patient: str, models: list[str]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class KeptCase:
-    """One case's saved `lesionwatch segment` outputs, to replay segment's post-processing at any operating point.
-
-    Attributes:
-        probability: the network's native-grid lesion probability.
-        growth_region: the region lesions grow over (None where the run wrote none).
-        regions: the region map, where the midline step applies (else None).
-        patient_to_template: the region map's registration (4x4), for the midline step.
-        midline_mm: half-width of the midline step (0: off).
-        brain: native brain mask, where the focal-contrast step applies (else None).
-        focal_flair: the FLAIR the focal-contrast step reads (`workflows.segment.native_focal_flair`), or None.
-        min_focal_contrast, focal_contrast_max_volume_mm3: the focal-contrast step's settings (contrast 0: off).
-    """
+    """One case's saved `lesionwatch segment` probability, to redo segment's binarisation at any operating point."""
 
     probability: Volume
-    growth_region: LabelVolume | None
-    regions: LabelVolume | None
-    patient_to_template: npt.NDArray[np.float64]
-    midline_mm: float
-    brain: LabelVolume | None
-    focal_flair: Volume | None
-    min_focal_contrast: float
-    focal_contrast_max_volume_mm3: float
 
     @classmethod
-    def read(cls, folder: Path, segmentation: dict[str, float] | None = None) -> KeptCase:
-        """Read a case folder; `segmentation` replaces settings the run recorded (`SegmentationConfig` fields:
-        `midline_mm`, `min_focal_contrast`, `focal_contrast_max_volume_mm3`), to replay it through a changed
-        pipeline."""
+    def read(cls, folder: Path) -> KeptCase:
         from lesionwatch.io.nifti import read_volume
-        from lesionwatch.preprocessing.normalization import NormalizationConfig, normalize_intensity
-        from lesionwatch.workflows.preprocess import BRAIN_MASK_NAME, FLAIR_NAME, PROVENANCE_NAME
-        from lesionwatch.workflows.segment import GROWTH_REGION_NAME, PROBABILITY_NAME, REGIONS_NAME
+        from lesionwatch.workflows.segment import PROBABILITY_NAME
 
-        provenance = (json.loads((folder / PROVENANCE_NAME).read_text())
-                      if (folder / PROVENANCE_NAME).is_file() else {"config": {"segmentation": {}}})
-        seg = {**provenance["config"]["segmentation"], **(segmentation or {})}
-        midline_mm = float(seg.get("midline_mm", 0.0))
-        transform = np.array(provenance.get("patient_to_template", np.nan))
-        midline = midline_mm > 0 and transform.shape == (4, 4)
-        min_contrast = float(seg.get("min_focal_contrast", 0.0))
-        brain = read_labels(folder / BRAIN_MASK_NAME) if min_contrast > 0 else None
-        return cls(read_volume(folder / PROBABILITY_NAME),
-                   read_labels(folder / GROWTH_REGION_NAME) if (folder / GROWTH_REGION_NAME).is_file() else None,
-                   read_labels(folder / REGIONS_NAME) if midline else None, transform, midline_mm if midline else 0.0,
-                   brain, None if brain is None else normalize_intensity(read_volume(folder / FLAIR_NAME), brain,
-                                                                         NormalizationConfig()),
-                   min_contrast, float(seg.get("focal_contrast_max_volume_mm3", 0.0)))
+        return cls(read_volume(folder / PROBABILITY_NAME))
 
-    def mask(self, threshold: float, min_volume_mm3: float, grown: bool, *, focal: bool = True) -> LabelVolume:
-        """The lesion mask segment writes at this operating point: thresholded, grown (where asked and a region
-        exists), midline lesions dropped, then faint small lesions dropped (unless `focal` is False), as the run
-        (or the replaced settings) did."""
-        from lesionwatch.lesions.components import faint_lesions, grow_lesions, lesion_mask
-        from lesionwatch.lesions.locations import midline_lesions
+    def mask(self, threshold: float, min_volume_mm3: float) -> LabelVolume:
+        """The lesion mask segment writes at this operating point (`lesions.components.lesion_mask`)."""
+        from lesionwatch.lesions.components import lesion_mask
 
-        pred = lesion_mask(self.probability, threshold, min_volume_mm3)
-        if grown and self.growth_region is not None:
-            pred = grow_lesions(pred, self.growth_region)
-        if self.regions is not None:
-            drop = midline_lesions(pred, self.regions, self.patient_to_template, self.midline_mm)
-            pred = pred.with_array((pred.mask & ~drop).astype(np.uint8))
-        if focal and self.focal_flair is not None and self.brain is not None:
-            faint = faint_lesions(pred, self.focal_flair, self.brain, self.min_focal_contrast,
-                                  self.focal_contrast_max_volume_mm3)
-            pred = pred.with_array((pred.mask & ~faint).astype(np.uint8))
-        return pred
+        return lesion_mask(self.probability, threshold, min_volume_mm3)
 
 
 def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,
           thresholds: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
-          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0),
-          segmentation: dict[str, float] | None = None) -> tuple[str, list[dict[str, object]]]:
+          min_volumes: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)) -> tuple[str, list[dict[str, object]]]:
     """Dice and lesion F1 of each unseen case per (threshold, minimum lesion volume), from its saved map.
 
-    Where the run wrote a growth region (`lesionwatch segment --grow`, the default), every point is scored both
-    without and with the lesions grown over it ("grown"), as segment does after thresholding. Where the run dropped
-    midline lesions (`--midline-mm`, recorded with the region map's registration in its provenance), every point
-    drops them too, after growth, as segment does; where it dropped faint small lesions (`--min-focal-contrast`),
-    every point then drops them as well, from the run's native bias-corrected FLAIR and brain mask (`KeptCase`).
-    `segmentation` replaces settings the run recorded, to replay an earlier run's maps through a changed pipeline.
     Returns the Markdown (means per operating point, then the cases at the best one: highest mean of Dice and F1)
     and one record per case and operating point, so per-case figures at any point can be read back from the JSON.
     """
     unseen = [r for r in rows if str(r.get("role", "")).startswith("test")]
-    scores: dict[tuple[float, float, bool], list[tuple[str, float, float]]] = {}
+    scores: dict[tuple[float, float], list[tuple[str, float, float]]] = {}
     for r in unseen:
-        kept = KeptCase.read(out / str(r["case"]), segmentation)
+        kept = KeptCase.read(out / str(r["case"]))
         truth = read_labels(cases[str(r["case"])].truth)
         for t in thresholds:
             for v in min_volumes:
-                for grown in (False, True) if kept.growth_region is not None else (False,):
-                    m = evaluate_segmentation(kept.mask(t, v, grown), truth, surface_distance=False)
-                    scores.setdefault((t, v, grown), []).append((str(r["case"]), m.dice, m.lesion_f1))
+                m = evaluate_segmentation(kept.mask(t, v), truth, surface_distance=False)
+                scores.setdefault((t, v), []).append((str(r["case"]), m.dice, m.lesion_f1))
     means = {k: (float(np.mean([d for _, d, _ in vals])), float(np.mean([f for _, _, f in vals])))
              for k, vals in scores.items()}
-    lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold, minimum volume and "
-             "growth.", "", "| threshold | min mm3 | grown | Dice | lesion F1 | mean |", "|---|---|---|---|---|---|"]
-    lines += [f"| {t:.2f} | {v:.0f} | {'yes' if g else 'no'} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |"
-              for (t, v, g), (d, f) in means.items()]
+    lines = [f"Unseen cases: {len(unseen)}. Mean Dice / lesion F1 / their mean, per threshold and minimum volume.",
+             "", "| threshold | min mm3 | Dice | lesion F1 | mean |", "|---|---|---|---|---|"]
+    lines += [f"| {t:.2f} | {v:.0f} | {d:.3f} | {f:.3f} | {(d + f) / 2:.3f} |" for (t, v), (d, f) in means.items()]
     if means:
         best = max(means, key=lambda k: sum(means[k]))
-        lines += ["", f"Per case at the best point, threshold {best[0]:.2f} / {best[1]:.0f} mm3, "
-                  f"{'grown' if best[2] else 'not grown'} (chosen on these same cases, so optimistic):", "",
-                  "| case | Dice | lesion F1 |", "|---|---|---|"]
+        lines += ["", f"Per case at the best point, threshold {best[0]:.2f} / {best[1]:.0f} mm3 "
+                  "(chosen on these same cases, so optimistic):", "", "| case | Dice | lesion F1 |", "|---|---|---|"]
         lines += [f"| {case} | {d:.3f} | {f:.3f} |" for case, d, f in scores[best]]
     records: list[dict[str, object]] = [
-        {"case": case, "threshold": t, "min_lesion_volume_mm3": v, "grown": g, "dice": d, "lesion_f1": f}
-        for (t, v, g), vals in scores.items() for case, d, f in vals]
+        {"case": case, "threshold": t, "min_lesion_volume_mm3": v, "dice": d, "lesion_f1": f}
+        for (t, v), vals in scores.items() for case, d, f in vals]
     return "\n".join(lines), records
 
 

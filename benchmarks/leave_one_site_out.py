@@ -1,9 +1,10 @@
-"""Leave-one-site-out validation: the project's accuracy protocol.
+"""Leave-one-site-out validation: the project's accuracy protocol, and the model card's validation table.
 
 Usage:
     python benchmarks/leave_one_site_out.py train [--out RUN] [--sites isbi ...] [--threads N]
-    python benchmarks/leave_one_site_out.py score [--out RUN] [--model isbi=FOLDER ...] [--variants ...]
+    python benchmarks/leave_one_site_out.py score [--out RUN] [--sites ...] [--model isbi=FOLDER ...] [--choose]
     python benchmarks/leave_one_site_out.py final [--out RUN]     # the shipped model: the recipe on every site
+    python benchmarks/leave_one_site_out.py card [--out RUN] [--into FOLDER]
 
 The labelled sites of ../shared/data are MSLesSeg (P14 x3, P18, P39: 1 mm FLAIR + T1, skull-stripped, MNI),
 Lesjak (patient26: 1 mm FLAIR + T1, skull-stripped, MNI; 27 more lesion masks without images, used only as lesion
@@ -12,33 +13,38 @@ layouts to transplant) and ISBI-2015 (training01, 03, 05: raw 2D FLAIR with skul
 `score` segments every scan of each held-out site with the model that never saw that site, through the full
 `lesionwatch segment` command (benchmarks/accuracy.py's runner: one process per scan, wall seconds and peak MB),
 FLAIR + T1 where the site has a T1 and FLAIR alone on ISBI, and scores it against each rater (ISBI: both raters,
-the mean reported). It prints, per site: Dice, lesion F1, lesion TPR / FPR, lesion detection per size bin (< 10,
-10-100, > 100 mm3), and per scan the lesion volumes and their error; the tables land in RUN/loso.md and
-RUN/loso.json.
+the mean reported). Each scored site replaces its entry in RUN/loso.json (so sites can be scored one at a time);
+RUN/loso.md is rendered from the whole file: per site Dice, lesion F1, lesion TPR / FPR, lesion detection per size
+bin (< 10, 10-100, > 100 mm3), and per scan the lesion volumes and their error. `card` writes the table of
+RUN/loso.json into the card of the model trained on every site (RUN/final), after checking that every site was
+scored, that every fold was trained with that model's recipe, and that all sites used one fixed operating point,
+which becomes the card's threshold and minimum lesion volume.
 
-No setting may be chosen on the site it is scored on. Each post-processing variant (`VARIANTS`) is replayed from
-the kept probability maps; a variant that uses a rule whose parameters were chosen on the scored site
-(`CHOSEN_ON`) is refused for that site, and so is a model whose card lists one of its patients. `--choose`
-picks the threshold and minimum lesion volume of each site from the other sites' held-out maps only
-(`choose_operating_point`, which refuses a map of the scored site).
+No setting may be chosen on the site it is scored on: a model whose card lists one of the scored site's patients is
+refused, and `--choose` picks the threshold and minimum lesion volume of each site from the other sites' held-out
+maps only (`choose_operating_point`, which refuses a map of the scored site).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from accuracy import Case, KeptCase, run_case
+from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.io.volume import LabelVolume
 from lesionwatch.lesions.metrics import SIZE_BINS_MM3, SegmentationMetrics, evaluate_segmentation
+from lesionwatch.models.card import CARD_NAME, ModelCard, read_card, resolve_model_dir
 from lesionwatch.paths import shared_data_dir
 
 SITES = ("mslesseg", "lesjak", "isbi")
@@ -54,23 +60,6 @@ CANDIDATE = ("--iterations", "1600", "--patch-size", "64", "--lesion-contrast", 
 """The options the candidate recipe adds (faint to bright tissue-relative lesions, confluent periventricular
 bands, 2-6 mm slices, 64^3 patches); scored on the ISBI fold and not adopted (docs/model.md). `train --candidate`
 trains it."""
-
-CHOSEN_ON: dict[str, frozenset[str]] = {
-    "grow": frozenset({"mslesseg", "lesjak"}),
-    "midline": frozenset({"mslesseg", "lesjak"}),
-    "focal_contrast": frozenset({"mslesseg", "lesjak"}),
-}
-"""Sites whose held-out maps chose each post-processing rule of `lesionwatch segment` and its parameters
-(growth over FLAIR-hyperintense white matter, the midline step at 5 mm, the focal-contrast step at 0.5 robust SDs /
-100 mm3). A rule can be scored only on a site outside its set."""
-
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "network": (),
-    "grown": ("grow",),
-    "segment_defaults": ("grow", "midline", "focal_contrast"),
-}
-"""Post-processing variants replayed from each scan's kept maps: the rules each applies after the threshold and
-minimum volume."""
 
 OPERATING_POINT = (0.5, 10.0)
 """Threshold and minimum lesion volume (mm3) used without `--choose`: the conventional 0.5 and a 10 mm3 floor
@@ -145,21 +134,15 @@ def check_model_unseen(site: str, training: dict[str, object], model: str) -> No
                             f"({site}); train a fold without it (`leave_one_site_out.py train`)")
 
 
-def check_rules_unchosen(site: str, rules: tuple[str, ...], variant: str) -> None:
-    """Refuse a post-processing variant whose rules were chosen on `site`."""
-    chosen = [r for r in rules if site in CHOSEN_ON.get(r, frozenset())]
-    if chosen:
-        raise ProtocolError(f"variant {variant!r} on {site}: {', '.join(chosen)} chosen on {site} itself "
-                            f"(CHOSEN_ON); score it only on other sites")
-
-
 @dataclass(frozen=True)
 class Score:
-    """One scan scored against each of its raters, at one variant and operating point."""
+    """One scan scored against each of its raters at one operating point, with its wall seconds and peak MB."""
 
     case: str
     site: str
     per_rater: tuple[SegmentationMetrics, ...]
+    seconds: float = float("nan")
+    peak_mb: float = float("nan")
 
     def mean(self, key: str) -> float:
         return float(np.mean([getattr(m, key) for m in self.per_rater]))
@@ -170,6 +153,15 @@ class Score:
         return (float(np.mean([x.truth_lesions for x in b])), float(np.mean([x.detected for x in b])),
                 float(np.mean([x.predicted_lesions for x in b])), float(np.mean([x.false_positive_lesions for x in b])))
 
+    def as_dict(self) -> dict[str, object]:
+        return {"case": self.case, "per_rater": [m.as_dict() for m in self.per_rater], "seconds": self.seconds,
+                "peak_mb": self.peak_mb}
+
+    @classmethod
+    def from_dict(cls, site: str, data: dict[str, Any]) -> Score:
+        return cls(str(data["case"]), site, tuple(SegmentationMetrics.from_dict(m) for m in data["per_rater"]),
+                   float(data.get("seconds") or "nan"), float(data.get("peak_mb") or "nan"))
+
 
 def score_mask(case: SiteCase, pred: LabelVolume, truths: dict[Path, LabelVolume]) -> Score:
     return Score(case.name, case.site, tuple(evaluate_segmentation(pred, truths[t], surface_distance=False)
@@ -177,7 +169,7 @@ def score_mask(case: SiteCase, pred: LabelVolume, truths: dict[Path, LabelVolume
 
 
 def choose_operating_point(maps: dict[str, list[tuple[SiteCase, KeptCase]]], scored_site: str,
-                           rules: tuple[str, ...], truths: dict[Path, LabelVolume]) -> tuple[float, float]:
+                           truths: dict[Path, LabelVolume]) -> tuple[float, float]:
     """Threshold and minimum volume with the best mean of Dice and lesion F1 over the held-out maps of the sites
     other than `scored_site` (each site weighs once). Raises ProtocolError when `maps` holds a map of
     `scored_site`, or when no other site has maps to choose on."""
@@ -192,19 +184,11 @@ def choose_operating_point(maps: dict[str, list[tuple[SiteCase, KeptCase]]], sco
     for t in THRESHOLDS:
         for v in MIN_VOLUMES_MM3:
             value = float(np.mean([np.mean([(s.mean("dice") + s.mean("lesion_f1")) / 2 for s in
-                                            (score_mask(c, replay(k, t, v, rules), truths) for c, k in kept)])
+                                            (score_mask(c, k.mask(t, v), truths) for c, k in kept)])
                                    for kept in others.values()]))
             if value > best_value:
                 best, best_value = (t, v), value
     return best
-
-
-def replay(kept: KeptCase, threshold: float, min_volume_mm3: float, rules: tuple[str, ...]) -> LabelVolume:
-    """The mask of a kept map at an operating point with the variant's rules (growth, midline, focal contrast)."""
-    from dataclasses import replace
-
-    k = kept if "midline" in rules else replace(kept, regions=None)
-    return k.mask(threshold, min_volume_mm3, "grow" in rules, focal="focal_contrast" in rules)
 
 
 @dataclass
@@ -237,52 +221,95 @@ def run_train(data: Path, sites: tuple[str, ...], out: Path, name: str, cache: P
         subprocess.run(cmd, check=True, stderr=log, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
 
 
-def format_tables(results: dict[str, dict[str, list[Score]]], points: dict[str, dict[str, tuple[float, float]]],
-                  timing: dict[str, tuple[float, float]], models: dict[str, str]) -> str:
-    """Markdown: per variant a per-site table, then per-size-bin detection and the per-scan table."""
-    lines = []
-    for variant, by_site in results.items():
-        lines += [f"### {variant} (rules: {', '.join(VARIANTS[variant]) or 'none'})", "",
-                  "| held-out site | scans | model | threshold / min mm3 | Dice | lesion F1 | lesion TPR | lesion FPR |"
-                  " TPR < 10 | TPR 10-100 | TPR > 100 | FP < 10 | FP 10-100 | FP > 100 |", "|---" * 14 + "|"]
-        for site, scores in by_site.items():
-            bins = [[s.bin_counts(name) for s in scores] for name, _, _ in SIZE_BINS_MM3]
-            tpr = [sum(b[1] for b in x) / max(sum(b[0] for b in x), 1e-9) for x in bins]
-            fp = [sum(b[3] for b in x) for x in bins]
-            t, v = points[variant][site]
-            lines.append(f"| {site} | {len(scores)} | {Path(models[site]).name} | {t:.2f} / {v:.0f} | "
-                         f"{np.mean([s.mean('dice') for s in scores]):.3f} | "
-                         f"{np.mean([s.mean('lesion_f1') for s in scores]):.3f} | "
-                         f"{np.mean([s.mean('lesion_tpr') for s in scores]):.3f} | "
-                         f"{np.mean([s.mean('lesion_fpr') for s in scores]):.3f} | "
-                         + " | ".join(f"{x:.2f}" for x in tpr) + " | " + " | ".join(f"{x:.1f}" for x in fp) + " |")
-        lines += ["", "| scan | Dice | lesion F1 | truth lesions | predicted lesions | truth ml | predicted ml | "
-                  "volume error | s | peak MB |", "|---" * 10 + "|"]
-        for scores in by_site.values():
-            for s in scores:
-                tv, pv = s.mean("truth_volume_mm3") / 1000, s.mean("predicted_volume_mm3") / 1000
-                wall, peak = timing.get(s.case, (float("nan"), float("nan")))
-                lines.append(f"| {s.case} | {s.mean('dice'):.3f} | {s.mean('lesion_f1'):.3f} | "
-                             f"{s.mean('truth_lesions'):.1f} | {s.mean('predicted_lesions'):.0f} | {tv:.2f} | "
-                             f"{pv:.2f} | {(pv - tv) / tv * 100 if tv else float('nan'):+.0f}% | {wall:.0f} | "
-                             f"{peak:.0f} |")
-        lines.append("")
-    return "\n".join(lines)
+def volume_error(score: Score) -> float:
+    """(predicted - truth) / truth lesion volume, mean over raters; NaN without truth lesions."""
+    truth = score.mean("truth_volume_mm3")
+    return (score.mean("predicted_volume_mm3") - truth) / truth if truth else float("nan")
 
 
-def score_folds(data: Path, folds: Folds, sites: tuple[str, ...], variants: tuple[str, ...], choose: bool,
-                rescore: bool, extra: list[str]) -> str:
-    """Segment each held-out site with its fold (unless `rescore`), replay the variants, write and return tables."""
-    from lesionwatch.models.card import read_card, resolve_model_dir
+def _rounded(value: float, digits: int) -> float | None:
+    """`value` rounded, None where it is unknown (NaN: no timing, no truth volume), as JSON can hold it."""
+    return None if math.isnan(value) else round(value, digits)
 
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def site_summary(scores: list[Score]) -> dict[str, Any]:
+    """A site's row of the validation table and its scans (what loso.md prints and the model card keeps)."""
+    bins = {name: [s.bin_counts(name) for s in scores] for name, _, _ in SIZE_BINS_MM3}
+    return {
+        "scans": len(scores),
+        **{key: round(float(np.mean([s.mean(key) for s in scores])), 3)
+           for key in ("dice", "lesion_f1", "lesion_tpr", "lesion_fpr")},
+        "lesion_tpr_by_size": {name: round(sum(b[1] for b in x) / max(sum(b[0] for b in x), 1e-9), 3)
+                               for name, x in bins.items()},
+        "false_positive_lesions_by_size": {name: round(sum(b[3] for b in x), 1) for name, x in bins.items()},
+        "per_scan": [{"case": s.case, "dice": round(s.mean("dice"), 3), "lesion_f1": round(s.mean("lesion_f1"), 3),
+                      "truth_lesions": round(s.mean("truth_lesions"), 1),
+                      "predicted_lesions": round(s.mean("predicted_lesions"), 1),
+                      "truth_ml": round(s.mean("truth_volume_mm3") / 1000, 2),
+                      "predicted_ml": round(s.mean("predicted_volume_mm3") / 1000, 2),
+                      "volume_error": _rounded(volume_error(s), 3), "seconds": _rounded(s.seconds, 1),
+                      "peak_mb": _rounded(s.peak_mb, 0)} for s in scores],
+    }
+
+
+def read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The sites of a loso.json (empty when there is none yet)."""
+    return dict(json.loads(path.read_text())["sites"]) if path.is_file() else {}
+
+
+def scores_of(entry: dict[str, Any], site: str) -> list[Score]:
+    return [Score.from_dict(site, scan) for scan in entry["scans"]]
+
+
+def format_tables(sites: dict[str, dict[str, Any]]) -> str:
+    """Markdown: a per-site table with per-size-bin detection, then the per-scan table."""
+    lines = ["| held-out site | scans | model | threshold / min mm3 | Dice | lesion F1 | lesion TPR | lesion FPR |"
+             " TPR < 10 | TPR 10-100 | TPR > 100 | FP < 10 | FP 10-100 | FP > 100 |", "|---" * 14 + "|"]
+    summaries = {site: site_summary(scores_of(entry, site)) for site, entry in sites.items()}
+    for site, row in summaries.items():
+        t, v = sites[site]["operating_point"]
+        lines.append(f"| {site} | {row['scans']} | {sites[site]['model_name']} | {t:.2f} / {v:.0f} | "
+                     f"{row['dice']:.3f} | {row['lesion_f1']:.3f} | {row['lesion_tpr']:.3f} | "
+                     f"{row['lesion_fpr']:.3f} | " + " | ".join(f"{x:.2f}" for x in row["lesion_tpr_by_size"].values())
+                     + " | " + " | ".join(f"{x:.1f}" for x in row["false_positive_lesions_by_size"].values()) + " |")
+    lines += ["", "| scan | Dice | lesion F1 | truth lesions | predicted lesions | truth ml | predicted ml | "
+              "volume error | s | peak MB |", "|---" * 10 + "|"]
+    for row in summaries.values():
+        for s in row["per_scan"]:
+            lines.append(f"| {s['case']} | {s['dice']:.3f} | {s['lesion_f1']:.3f} | {s['truth_lesions']:.1f} | "
+                         f"{s['predicted_lesions']:.0f} | {s['truth_ml']:.2f} | {s['predicted_ml']:.2f} | "
+                         f"{_cell(s['volume_error'] and s['volume_error'] * 100, '+.0f')}% | "
+                         f"{_cell(s['seconds'], '.0f')} | {_cell(s['peak_mb'], '.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def site_entry(site: str, model: str, card: ModelCard, point: tuple[float, float], scores: list[Score]
+               ) -> dict[str, Any]:
+    """A scored site as loso.json keeps it: the fold model (path, name, sha256, patients, recipe), the inputs, the
+    operating point and every scan's scores."""
+    return {"model": model, "model_name": card.name, "model_sha256": card.weights_sha256,
+            "train_patients": card.training.get("train_patients", []), "recipe": card.training.get("recipe"),
+            "inputs": "flair" if site == "isbi" else "flair, t1", "operating_point": list(point),
+            "scans": [s.as_dict() for s in scores]}
+
+
+def score_folds(data: Path, folds: Folds, sites: tuple[str, ...], choose: bool, rescore: bool,
+                extra: list[str]) -> str:
+    """Segment each held-out site with its fold (unless `rescore`), score it, merge it into RUN/loso.json and
+    return the tables of the whole file."""
     cases = site_cases(data)
+    cards = {site: read_card(resolve_model_dir(folds.model(site))) for site in sites}
+    for site in sites:  # every refusal comes before any work
+        check_model_unseen(site, cards[site].training, folds.model(site))
+    folds.out.mkdir(parents=True, exist_ok=True)
     timing_file = folds.out / "timing.json"
     timing: dict[str, tuple[float, float]] = (
         {k: (v[0], v[1]) for k, v in json.loads(timing_file.read_text()).items()}
         if timing_file.is_file() else {})
-    for site in sites:  # every refusal comes before any work
-        check_model_unseen(site, read_card(resolve_model_dir(folds.model(site))).training, folds.model(site))
-    folds.out.mkdir(parents=True, exist_ok=True)
     kept: dict[str, list[tuple[SiteCase, KeptCase]]] = {}
     for site in sites:
         for case in cases[site]:
@@ -294,46 +321,89 @@ def score_folds(data: Path, folds: Folds, sites: tuple[str, ...], variants: tupl
                                              folder, seg)
                 timing_file.write_text(json.dumps(timing, indent=1))
                 print(f"segmented {case.name} ({site}): {timing[case.name][0]:.0f} s", flush=True)
-            kept.setdefault(site, []).append((case, KeptCase.read(folder, {"midline_mm": 5.0,
-                                                                           "min_focal_contrast": 0.5,
-                                                                           "focal_contrast_max_volume_mm3": 100.0})))
+            kept.setdefault(site, []).append((case, KeptCase.read(folder)))
     truths = {t: read_labels(t) for s in sites for c in cases[s] for t in c.truths}
-    results: dict[str, dict[str, list[Score]]] = {}
-    points: dict[str, dict[str, tuple[float, float]]] = {}
-    for variant in variants:
-        rules = VARIANTS[variant]
-        for site in sites:
-            try:
-                check_rules_unchosen(site, rules, variant)
-            except ProtocolError as exc:
-                print(f"skipped: {exc}")
-                continue
-            point = OPERATING_POINT
-            if choose:
-                point = choose_operating_point({s: m for s, m in kept.items() if s != site}, site, rules, truths)
-            points.setdefault(variant, {})[site] = point
-            results.setdefault(variant, {})[site] = [score_mask(c, replay(k, *point, rules), truths)
-                                                     for c, k in kept[site]]
-    text = format_tables(results, points, timing, {s: folds.model(s) for s in sites})
+    results_file = folds.out / "loso.json"
+    results = read_results(results_file)
+    for site in sites:
+        point = OPERATING_POINT
+        if choose:
+            point = choose_operating_point({s: m for s, m in kept.items() if s != site}, site, truths)
+        scores = [replace(score_mask(c, k.mask(*point), truths), seconds=timing.get(c.name, (math.nan, math.nan))[0],
+                          peak_mb=timing.get(c.name, (math.nan, math.nan))[1]) for c, k in kept[site]]
+        results[site] = site_entry(site, folds.model(site), cards[site], point, scores)
+    results = {site: results[site] for site in SITES if site in results}
+    write_json_atomically(results_file, {"protocol": PROTOCOL, "sites": results})
+    text = format_tables(results)
     (folds.out / "loso.md").write_text(text)
-    (folds.out / "loso.json").write_text(json.dumps(
-        {variant: {site: {"operating_point": points[variant][site], "model": folds.model(site),
-                          "scans": [{"case": s.case, "per_rater": [m.as_dict() for m in s.per_rater],
-                                     "seconds": timing.get(s.case, (None, None))[0],
-                                     "peak_mb": timing.get(s.case, (None, None))[1]} for s in scores]}
-                   for site, scores in by_site.items()} for variant, by_site in results.items()},
-        indent=1, default=str))
     return text
+
+
+PROTOCOL = ("leave-one-site-out over MSLesSeg, Lesjak and ISBI-2015 (benchmarks/leave_one_site_out.py): each "
+            "site's scans segmented by the recipe trained on the other two sites, with the full `lesionwatch "
+            "segment` (FLAIR + T1 where the site has a T1, FLAIR alone on ISBI), scored against each rater (ISBI: "
+            "the mean of two); lesions 26-connected")
+
+
+def comparable_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
+    """A card's training recipe as JSON holds it, without what may differ between runs of one recipe (the time
+    limit), with every option the record lacks at its default (a record written before the option existed ran
+    what is now its default)."""
+    from lesionwatch.training.trainer import TrainingConfig
+
+    defaults = json.loads(json.dumps(asdict(TrainingConfig())))
+    recipe = dict(recipe or {})
+    merged = {**defaults, **recipe, "augmentation": {**defaults["augmentation"], **recipe.get("augmentation", {})}}
+    return {k: v for k, v in merged.items() if k != "max_minutes"}
+
+
+def write_card(folds: Folds, model: Path) -> dict[str, Any]:
+    """Put the validation table of RUN/loso.json into the card of `model` (the recipe trained on every site): its
+    threshold and minimum lesion volume become the table's fixed operating point. Returns the metrics written.
+
+    Raises:
+        ProtocolError: a site was not scored, a fold's recipe is not the model's, the sites used different
+            operating points, or the model did not train on every site.
+    """
+    results = read_results(folds.out / "loso.json")
+    missing = [s for s in SITES if s not in results]
+    if missing:
+        raise ProtocolError(f"{folds.out / 'loso.json'}: {', '.join(missing)} not scored; the card needs every "
+                            "site (`score --sites " + " ".join(missing) + "`)")
+    card = read_card(model)
+    trained = {site_of_patient(p) for p in card.training.get("train_patients", [])}
+    if not set(SITES) <= trained:
+        raise ProtocolError(f"{model}: trained on {', '.join(sorted(trained))}, not on every site; the card's "
+                            "table describes the recipe trained on all of them (`final`)")
+    for site, entry in results.items():
+        if comparable_recipe(entry.get("recipe")) != comparable_recipe(card.training.get("recipe")):
+            raise ProtocolError(f"the {site} fold ({entry['model']}) was trained with another recipe than {model}; "
+                                "the table would not describe this model's recipe")
+    points = {tuple(entry["operating_point"]) for entry in results.values()}
+    if len(points) != 1:
+        raise ProtocolError(f"the sites were scored at different operating points ({sorted(points)}); the card "
+                            "keeps one fixed threshold and minimum volume (score without --choose)")
+    threshold, min_volume = points.pop()
+    metrics = {"protocol": PROTOCOL, "operating_point": {"threshold": threshold, "min_lesion_volume_mm3": min_volume},
+               "leave_one_site_out": {
+                   site: {"trained_on": sorted({site_of_patient(p) for p in entry["train_patients"]}),
+                          "fold_sha256": entry["model_sha256"], "inputs": entry["inputs"],
+                          **site_summary(scores_of(entry, site))} for site, entry in results.items()}}
+    updated = replace(card, threshold=float(threshold), min_lesion_volume_mm3=float(min_volume),
+                      metrics={**card.metrics, **metrics})
+    write_json_atomically(Path(model) / CARD_NAME, updated.as_dict())
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["train", "score", "final"])
+    parser.add_argument("step", choices=["train", "score", "final", "card"])
     parser.add_argument("--out", type=Path, default=Path("models-trained/loso"))
     parser.add_argument("--sites", nargs="+", choices=SITES, default=list(SITES), help="Held-out sites.")
     parser.add_argument("--model", action="append", default=[], metavar="SITE=FOLDER",
                         help="Score SITE with this model instead of the fold's own (its card must not list SITE).")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--into", type=Path, help="card: the model folder whose card gets the table "
+                        "(default: RUN/final).")
     parser.add_argument("--choose", action="store_true", help="Choose each site's threshold / minimum volume on "
                         "the other sites' held-out maps (default: the fixed OPERATING_POINT).")
     parser.add_argument("--rescore", action="store_true", help="Replay the kept maps under --out; segment nothing.")
@@ -359,9 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "final":
             run_train(data, SITES, args.out / "final", "lesionwatch-unet-default", args.out / "cache", args.threads,
                       args.extra)
+        elif args.step == "card":
+            model = args.into or args.out / "final"
+            write_card(folds, model)
+            print(f"{model / 'model_card.json'}: the leave-one-site-out table of {args.out / 'loso.json'} written")
         else:
-            print(score_folds(data, folds, tuple(args.sites), tuple(args.variants), args.choose, args.rescore,
-                              args.extra))
+            print(score_folds(data, folds, tuple(args.sites), args.choose, args.rescore, args.extra))
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,9 +4,8 @@ Usage:
     python benchmarks/sweep_runs.py RUN/accuracy_model.json [RUN2/accuracy_model.json ...] [--top 10]
 
 Each file is an `accuracy.py --sweep` result; each run counts once (the mean over its cases first), so a run with
-more cases does not weigh more. Only grown points are pooled (how `lesionwatch segment` runs). Prints the best
-points by the mean of Dice and lesion F1, with each run's lesion F1, as the shipped operating point is chosen
-(docs/model.md, session 14). Asserts nothing.
+more cases does not weigh more. Prints the best points by the mean of Dice and lesion F1, with each run's lesion F1.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ import numpy as np
 
 
 def pooled(runs: list[Path]) -> dict[tuple[float, float], list[tuple[float, float]]]:
-    """(threshold, min volume) -> per run (mean Dice, mean lesion F1) over its cases, grown points only."""
+    """(threshold, min volume) -> per run (mean Dice, mean lesion F1) over its cases."""
     points: dict[tuple[float, float], list[tuple[float, float]]] = defaultdict(list)
     for run in runs:
         per: dict[tuple[float, float], list[tuple[float, float]]] = defaultdict(list)
         for r in json.loads(run.read_text())["sweep"]:
-            if r["grown"]:
-                per[(r["threshold"], r["min_lesion_volume_mm3"])].append((r["dice"], r["lesion_f1"]))
+            per[(r["threshold"], r["min_lesion_volume_mm3"])].append((r["dice"], r["lesion_f1"]))
         for key, vals in per.items():
             points[key].append((float(np.mean([d for d, _ in vals])), float(np.mean([f for _, f in vals]))))
     return {k: v for k, v in points.items() if len(v) == len(runs)}
@@ -40,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     points = pooled(args.runs)
     means = {k: (float(np.mean([d for d, _ in v])), float(np.mean([f for _, f in v]))) for k, v in points.items()}
-    print(f"{len(args.runs)} runs, grown, best {args.top} points by the mean of Dice and lesion F1:\n")
+    print(f"{len(args.runs)} runs, best {args.top} points by the mean of Dice and lesion F1:\n")
     print("| threshold | min mm3 | Dice | lesion F1 | mean | lesion F1 per run |\n|---|---|---|---|---|---|")
     for key in sorted(means, key=lambda k: -sum(means[k]))[: args.top]:
         d, f = means[key]

@@ -45,7 +45,7 @@ def main(run: Path, name: str, out: Path) -> None:
     case = next(c for cases in loso.site_cases(data).values() for c in cases if c.name == name)  # type: ignore[attr-defined]
     folder = run / "segment" / name
     kept = loso.KeptCase.read(folder)  # type: ignore[attr-defined]
-    pred = loso.replay(kept, *loso.OPERATING_POINT, ())  # type: ignore[attr-defined]
+    pred = kept.mask(*loso.OPERATING_POINT)  # type: ignore[attr-defined]
     flair = reorient_to_ras(read_volume(case.flair))
     grid = Grid.of(flair)
     truth = resample(read_labels(case.truths[0]), grid).array > 0

@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 
 from lesionwatch.io.study import Study
-from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.io.volume import Volume
 from lesionwatch.lesions.locations import (
-    CORTEX,
-    INFRATENTORIAL,
-    WHITE_MATTER,
     RegionConfig,
     _template_regions,
     derive_region_template,
     map_regions,
-    midline_lesions,
     region_template,
     within_mm,
 )
@@ -68,30 +64,6 @@ def test_other_settings_derive_their_own_regions() -> None:
     wider = RegionConfig(cortex_max_depth_mm=60.0)
     assert (region_template(wider).regions.array == 2).sum() > (region_template(RegionConfig()).regions.array
                                                                 == 2).sum()
-
-
-def test_midline_lesions_are_the_non_white_matter_ones_at_the_mid_sagittal_plane() -> None:
-    affine = np.eye(4)
-    affine[0, 3] = -20.0  # world x = i - 20
-    shape = (40, 40, 40)
-    regions = np.full(shape, CORTEX, np.uint8)
-    regions[:, :, 30:] = WHITE_MATTER  # a "corpus callosum" band, midline included
-    regions[:, 30:, :30] = INFRATENTORIAL
-    mask = np.zeros(shape, np.uint8)
-    mask[18:23, 5:9, 5:9] = 1  # midline, cortex: dropped
-    mask[4:8, 5:9, 5:9] = 1  # lateral (x = -16..-13), cortex: kept
-    mask[18:23, 5:9, 33:37] = 1  # midline, white matter (callosal): kept
-    mask[18:23, 33:37, 5:9] = 1  # midline, brainstem: kept
-    lesions = LabelVolume(mask, affine)
-    found = midline_lesions(lesions, LabelVolume(regions, affine), np.eye(4), 5.0)
-    assert found.sum() == 5 * 4 * 4 and found[20, 6, 6]
-    # the midline is the template's: mapped 14.5 mm over, the lateral lesion is the one at the midline
-    shift = np.eye(4)
-    shift[0, 3] = 14.5  # patient x = -14.5 -> template x = 0
-    found = midline_lesions(lesions, LabelVolume(regions, affine), shift, 5.0)
-    assert found[6, 6, 6] and not found[20, 6, 6] and found.sum() == 4 * 4 * 4
-    empty = midline_lesions(LabelVolume(np.zeros(shape, np.uint8), affine), LabelVolume(regions, affine), shift, 5.0)
-    assert empty.shape == shape and not empty.any()
 
 
 def test_within_mm_equals_the_whole_volume_distance_transform() -> None:

@@ -101,14 +101,6 @@ def preprocess(
     typer.echo(f"brain mask and provenance written to {out_dir}")
 
 
-MidlineOpt = Annotated[float, typer.Option(
-    "--midline-mm", min=0.0, help="Drop lesions lying mostly within this many mm of the mid-sagittal plane outside "
-    "the white matter and brainstem (falx cortex, septum); 0 keeps them.")]
-FocalOpt = Annotated[float, typer.Option(
-    "--min-focal-contrast", min=0.0, help="Drop lesions of 100 mm3 or less whose FLAIR stands less than this many "
-    "robust SDs above the brain 2 mm around them (diffuse brightness, vessels); 0 keeps them.")]
-
-
 def segment(
     out: OutOpt,
     flair: FlairOpt = None,
@@ -124,10 +116,6 @@ def segment(
     min_lesion_volume_mm3: Annotated[float | None, typer.Option(
         "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
     tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
-    grow: Annotated[bool, typer.Option(
-        "--grow/--no-grow", help="Grow lesions over connected FLAIR-hyperintense white matter.")] = True,
-    midline_mm: MidlineOpt = 5.0,
-    min_focal_contrast: FocalOpt = 0.5,
     brain_extraction: BrainOpt = "auto",
     registration: RegOpt = _D_REG.transform,
     bias_correction: BiasOpt = True,
@@ -141,8 +129,7 @@ def segment(
     inputs = study_inputs(flair, t1, t2, pd, bids, series)
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta, grow=grow,
-                             midline_mm=midline_mm, min_focal_contrast=min_focal_contrast)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3, flip_tta=tta)
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          accept_implausible=STATE.force,
                          report=report)
@@ -172,7 +159,6 @@ def followup(
     edge_mm: Annotated[float, typer.Option(
         "--edge-mm", min=0.0, help="No change is read within this distance (mm) of the brain mask's edge, where "
                                    "brain extraction and CSF partial volume differ between studies (0: off).")] = 3.0,
-    midline_mm: MidlineOpt = 5.0,
     brain_extraction: BrainOpt = "auto",
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
@@ -195,7 +181,7 @@ def followup(
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
     pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
-                             min_lesion_volume_mm3=min_lesion_volume_mm3, midline_mm=midline_mm)
+                             min_lesion_volume_mm3=min_lesion_volume_mm3)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
     options = RunOptions(force=STATE.force, progress=STATE.progress, write_intermediates=intermediates,
                          accept_implausible=STATE.force,
@@ -542,16 +528,17 @@ def models_list() -> None:
 
 
 @models_app.command("show")
-def models_show(name: Annotated[str, typer.Argument(help="Installed model name or model folder.")] = "default"
+def models_show(name: Annotated[str, typer.Argument(help="Installed model name or model folder.")] = "default",
+                as_json: Annotated[bool, typer.Option("--json", help="The whole card as JSON.")] = False,
                 ) -> None:
-    """Print a model's card (JSON)."""
+    """Print a model's card: what it is, what it was trained on, and its validation table (--json: all of it)."""
     import json
 
-    from lesionwatch.models.card import read_card, resolve_model_dir
+    from lesionwatch.models.card import describe_card, read_card, resolve_model_dir
 
     folder = resolve_model_dir(name)
-    typer.echo(f"# {folder}")
-    typer.echo(json.dumps(read_card(folder).as_dict(), indent=2))
+    card = read_card(folder)
+    typer.echo(json.dumps(card.as_dict(), indent=2) if as_json else f"# {folder}\n{describe_card(card)}")
 
 
 @models_app.command("ensemble")
@@ -563,7 +550,7 @@ def models_ensemble(
                                              help="Probability threshold (choose it on held-out data).")] = 0.5,
     min_volume: Annotated[float, typer.Option("--min-lesion-volume-mm3", min=0.0)] = 5.0,
 ) -> None:
-    """Combine models of the same shape into one that averages them (the shipped default is one)."""
+    """Combine models of the same shape into one that averages them."""
     from lesionwatch.models.card import CARD_NAME
     from lesionwatch.workflows.train import combine_models
 

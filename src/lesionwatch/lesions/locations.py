@@ -28,7 +28,6 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import label_lesions
 from lesionwatch.preprocessing.registration import RegistrationConfig, register
 from lesionwatch.preprocessing.resampling import Grid, resample
 from lesionwatch.synth.anatomy import Anatomy, load_mni_anatomy
@@ -223,41 +222,6 @@ def within_mm(mask: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float
                 for lo, hi, g in zip(idx.min(axis=0), idx.max(axis=0), grow, strict=True))
     found[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_mm) <= distance_mm
     return found
-
-
-def midline_lesions(mask: LabelVolume, regions: LabelVolume, patient_to_template: npt.NDArray[np.float64],
-                    half_width_mm: float) -> npt.NDArray[np.bool_]:
-    """The lesions of `mask` that lie at the midline outside the white matter: most of their voxels within
-    `half_width_mm` of the template's mid-sagittal plane (MNI x = 0, reached through the region map's
-    registration), and most outside the region map's white matter and outside its infratentorial region.
-
-    Those are the FLAIR-bright midline structures that are not white-matter lesions: interhemispheric cortex beside
-    the falx, septum pellucidum, fornix, CSF flow in the third ventricle. Corpus callosum lesions (template white
-    matter) and brainstem lesions are never among them.
-
-    Args:
-        mask: binary lesion mask.
-        regions: region map on the same grid (`REGION_LABELS`).
-        patient_to_template: 4x4 world transform from the patient's world to the template's (`RegionMap`).
-        half_width_mm: half-width of the midline slab.
-
-    Returns:
-        Boolean array, True on the voxels of the lesions found.
-    """
-    labels, n = label_lesions(mask.mask)
-    voxels = np.nonzero(labels)
-    ids = labels[voxels]
-    to_template = patient_to_template @ mask.affine
-    x = to_template[0, :3] @ np.stack(voxels).astype(np.float64) + to_template[0, 3]
-    reg = regions.array[voxels]
-    count = np.bincount(ids, minlength=n + 1).astype(np.float64)
-    count[0] = 1.0
-    near = np.bincount(ids, weights=np.abs(x) < half_width_mm, minlength=n + 1) / count
-    white = np.bincount(ids, weights=reg == WHITE_MATTER, minlength=n + 1) / count
-    infra = np.bincount(ids, weights=reg == INFRATENTORIAL, minlength=n + 1) / count
-    found = (near >= 0.5) & (white < 0.5) & (infra < 0.5)
-    found[0] = False
-    return np.asarray(found[labels])
 
 
 def distance_maps_mm(regions: LabelVolume) -> dict[str, npt.NDArray[np.float32]]:

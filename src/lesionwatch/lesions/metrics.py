@@ -65,6 +65,11 @@ class SegmentationMetrics:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentationMetrics:
+        """The metrics `as_dict` wrote (a benchmark's saved JSON)."""
+        return cls(**{**data, "by_size": {k: SizeBinMetrics(**v) for k, v in data.get("by_size", {}).items()}})
+
 
 def _ratio(num: float, den: float, empty: float) -> float:
     return float(num / den) if den > 0 else empty

@@ -21,14 +21,10 @@ intensity changed too:
    enlarging (volume x`enlarging_ratio` or more and at least `min_volume_change_mm3` more: the 50% increase used
    by MAGNIMS/clinical trials for "enlarging T2 lesions"), shrinking (x`shrinking_ratio` or less and at least
    `min_volume_change_mm3` less), otherwise stable.
-
-A caller may drop lesions of the union before step 3 (`analyse_change(..., drop=...)`): the follow-up drops the
-midline structures that `segment` drops (`lesions.locations.midline_lesions`), from every study at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -230,8 +226,8 @@ def _pieces_per_lesion(mask: npt.NDArray[np.bool_], union_ids: npt.NDArray[np.in
     return counts
 
 
-def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: LabelVolume, config: ChangeConfig,
-                   drop: Callable[[LabelVolume], npt.NDArray[np.bool_]] | None = None) -> LongitudinalResult:
+def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: LabelVolume, config: ChangeConfig
+                   ) -> LongitudinalResult:
     """Jointly segment the studies, give lesions shared ids and classify every change.
 
     Args:
@@ -239,8 +235,6 @@ def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: Lab
         probabilities: lesion probability of each study on the common grid.
         brain: brain mask on the common grid (the intersection of the studies' masks).
         config: thresholds.
-        drop: given the union of the studies' masks, the voxels of the lesions to leave out; they are removed from
-            every study before lesion identities are made, so a dropped lesion is gone from all studies alike.
 
     Returns:
         LongitudinalResult on the common grid.
@@ -249,9 +243,6 @@ def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: Lab
     inside = brain.mask
     changes = [intensity_change(flairs[t - 1], flairs[t], inside, config) for t in range(1, n)]
     masks = joint_masks(probabilities, changes, inside, config, flairs)
-    if drop is not None:
-        dropped = drop(brain.with_array(np.logical_or.reduce(masks).astype(np.uint8)))
-        masks = [m & ~dropped for m in masks]
     union_ids, n_lesions = label_lesions(np.logical_or.reduce(masks))
     voxel_mm3 = brain.voxel_volume_mm3
     volumes = [np.bincount(union_ids[m], minlength=n_lesions + 1) * voxel_mm3 for m in masks]

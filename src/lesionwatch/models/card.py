@@ -58,6 +58,44 @@ class ModelCard:
             raise ModelError(f"{source}: model card is incomplete or malformed ({exc}).") from exc
 
 
+SIZE_BIN_LABELS = {"small_lt10": "< 10", "medium_10_100": "10-100", "large_gt100": "> 100"}
+
+
+def describe_card(card: ModelCard) -> str:
+    """A card for people: identity, inputs, training data and recipe, operating point and the validation table
+    (`metrics.leave_one_site_out`, which the validation code writes), as Markdown."""
+    training = card.training
+    recipe = training.get("recipe") or {}
+    lines = [f"{card.name} {card.version} ({card.architecture}, features {card.architecture_args.get('features')}), "
+             f"sha256 {card.weights_sha256[:16]}...",
+             f"inputs (channel order): {', '.join(card.inputs)}; {card.spacing_mm:g} mm working grid; "
+             f"{card.normalization}; {card.channel_dropout}",
+             f"trained on: {', '.join(training.get('train_patients', [])) or 'unknown'}"
+             + (f"; {recipe.get('iterations')} iterations, seed {recipe.get('seed')}, {training.get('minutes')} min "
+                f"on {training.get('device')}" if recipe else ""),
+             f"operating point: threshold {card.threshold:g}, lesions of at least {card.min_lesion_volume_mm3:g} mm3"]
+    table = card.metrics.get("leave_one_site_out")
+    if not table:
+        return "\n".join([*lines, "validation: none recorded on this card"])
+    lines += ["", f"Validation: {card.metrics.get('protocol', 'leave-one-site-out')}.", "",
+              "| held-out site | trained on | inputs | scans | Dice | lesion F1 | lesion TPR | lesion FPR | "
+              + " | ".join(f"TPR {v} mm3" for v in SIZE_BIN_LABELS.values()) + " |", "|---" * 11 + "|"]
+    for site, row in table.items():
+        tpr = row.get("lesion_tpr_by_size", {})
+        lines.append(f"| {site} | {', '.join(row.get('trained_on', []))} | {row.get('inputs', '')} | "
+                     f"{row['scans']} | {row['dice']:.3f} | {row['lesion_f1']:.3f} | {row['lesion_tpr']:.3f} | "
+                     f"{row['lesion_fpr']:.3f} | "
+                     + " | ".join(f"{tpr.get(k, float('nan')):.2f}" for k in SIZE_BIN_LABELS) + " |")
+    lines += ["", "| scan | Dice | lesion F1 | truth ml | predicted ml | volume error |", "|---" * 6 + "|"]
+    for row in table.values():
+        for scan in row.get("per_scan", []):
+            error = scan.get("volume_error")
+            error_text = "-" if error is None else f"{error * 100:+.0f}%"
+            lines.append(f"| {scan['case']} | {scan['dice']:.3f} | {scan['lesion_f1']:.3f} | "
+                         f"{scan['truth_ml']:.2f} | {scan['predicted_ml']:.2f} | {error_text} |")
+    return "\n".join(lines)
+
+
 def installed_models_dir() -> Path:
     """The folder of models shipped inside the package."""
     return PACKAGE_DIR / "models" / "weights"

@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from lesionwatch.errors import ConfigError, ImplausibleInputError
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.locations import midline_lesions
 from lesionwatch.longitudinal.alignment import AlignmentConfig, CommonSpace, HeadMatch, align_studies, match_heads
 from lesionwatch.longitudinal.change import CHANGE_LABELS, ChangeConfig, LongitudinalResult, analyse_change
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
@@ -78,14 +76,9 @@ def _to_native(labels: LabelVolume, analysis: StudyAnalysis, space: CommonSpace,
     return LabelVolume(moved.array, native.affine, native.header)
 
 
-def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, midline_mm: float = 0.0
+def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig
                    ) -> tuple[CommonSpace, LongitudinalResult]:
-    """Align the analysed studies and classify lesion change; returns the space and the result.
-
-    With `midline_mm` > 0 the lesions of the studies' union that `segment` would drop as midline structures outside
-    the white matter (`midline_lesions`, judged with the baseline's region map and template registration carried
-    into the common space) are left out of every study.
-    """
+    """Align the analysed studies and classify lesion change; returns the space and the result."""
     flairs, masks = [], []
     for a in analyses:
         flair = a.pre.bias_corrected_flair
@@ -97,19 +90,7 @@ def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, mi
     brains = [resample(a.pre.brain_mask, space.grid, world_transform=space.common_to_study[i]).mask
               for i, a in enumerate(analyses)]
     brain = LabelVolume(np.logical_and.reduce(brains).astype(np.uint8), space.grid.affine)
-    drop = None
-    if midline_mm > 0:
-        baseline = analyses[0].regions
-        regions = resample(baseline.regions, space.grid, world_transform=space.common_to_study[0])
-        common_to_template = baseline.patient_to_template @ space.common_to_study[0]
-
-        def drop(union: LabelVolume) -> npt.NDArray[np.bool_]:
-            found = midline_lesions(union, regions, common_to_template, midline_mm)
-            if found.any():
-                log.info("%d mm3 of midline lesions outside the white matter left out of the follow-up",
-                         round(float(found.sum()) * union.voxel_volume_mm3))
-            return found
-    result = analyse_change(common_flairs, probabilities, brain, config.change, drop)
+    result = analyse_change(common_flairs, probabilities, brain, config.change)
     return space, result
 
 
@@ -195,12 +176,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation)
-    # the studies' lesions come from the joint analysis of their probabilities (not from each study's own mask): it
-    # drops the midline lesions itself, from all studies at once, and does not grow lesions over the
-    # FLAIR-hyperintense region (not computed, the region not written) and keeps faint small lesions (the
-    # focal-contrast step was measured on single studies only; change evidence has its own rules)
-    midline_mm = segmentation.midline_mm if scorer.net is not None else 0.0
-    segmentation = dataclasses.replace(segmentation, grow=False, midline_mm=0.0, min_focal_contrast=0.0)
+    # the studies' lesions come from the joint analysis of their probabilities, not from each study's own mask
     config = dataclasses.replace(followup, change=dataclasses.replace(
         followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
@@ -211,7 +187,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                         for i, study in zip(inputs, studies, strict=True)]
             bar.stage("align and compare")
             start = time.perf_counter()
-            space, result = joint_analysis(analyses, config, midline_mm)
+            space, result = joint_analysis(analyses, config)
             joint_s = round(time.perf_counter() - start, 3)
             warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.accept_implausible)
             bar.stage("write")
@@ -221,7 +197,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
             command="followup", inputs={f"{n}_{k}": p for n, i in zip(names, inputs, strict=True)
                                         for k, p in i.paths().items()},
             config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation),
-                    "followup": {**config_dict(config), "midline_mm": midline_mm}},
+                    "followup": config_dict(config)},
             timings_s={**{f"{n}_{k}": v for n, a in zip(names, analyses, strict=True)
                           for k, v in a.timings_s.items()}, "joint_analysis": joint_s},
             outputs=outputs,

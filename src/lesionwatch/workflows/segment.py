@@ -17,11 +17,10 @@ from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import faint_lesions, grow_lesions, label_lesions, lesion_mask
-from lesionwatch.lesions.locations import CORTEX, RegionConfig, RegionMap, map_regions, midline_lesions
+from lesionwatch.lesions.components import label_lesions, lesion_mask
+from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
-from lesionwatch.preprocessing.normalization import NormalizationConfig, normalize_intensity
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.preprocess import (
     NATIVE,
@@ -44,7 +43,6 @@ MASK_NAME = "lesion_mask_space-native.nii.gz"
 PROBABILITY_NAME = "lesion_probability_space-native.nii.gz"
 LABELS_NAME = "lesion_labels_space-native.nii.gz"
 REGIONS_NAME = "regions_space-native.nii.gz"
-GROWTH_REGION_NAME = "lesion_growth_region_space-native.nii.gz"
 SUMMARY_NAME = "summary.json"
 
 
@@ -59,19 +57,7 @@ class SegmentationConfig:
             None takes the model card's value (chosen on validation data), 0.5 for the classical method.
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
-        grow: grow the network's lesions over the connected voxels that the classical rule calls lesion
-            (FLAIR-hyperintense in the eroded brain, not bright on T1; `classical` sets it), outside the cortex of
-            the region map: the network finds lesions, the FLAIR draws their edges, which matters on scanners
-            unlike the training data.
-        midline_mm: after growth, drop the network's lesions lying mostly within this distance of the template's
-            mid-sagittal plane and mostly outside its white matter and infratentorial brain (interhemispheric cortex,
-            septum pellucidum, fornix: `lesions.locations.midline_lesions`); 0 keeps them.
-        min_focal_contrast: after the midline step, drop the network's lesions of at most
-            `focal_contrast_max_volume_mm3` whose median FLAIR exceeds that of the brain within 2 mm around them by
-            less than this many robust SDs of the brain's FLAIR (`lesions.components.faint_lesions`; the FLAIR is the
-            native bias-corrected one, normalised in the native brain mask); 0 keeps them.
-        focal_contrast_max_volume_mm3: larger lesions are never dropped for their contrast.
-        classical: settings of the classical method (and of the region lesions are grown over).
+        classical: settings of the classical method.
         regions: how anatomical regions and lesion location classes are found.
     """
 
@@ -80,10 +66,6 @@ class SegmentationConfig:
     threshold: float | None = None
     min_lesion_volume_mm3: float | None = None
     flip_tta: bool = False
-    grow: bool = True
-    midline_mm: float = 5.0
-    min_focal_contrast: float = 0.5
-    focal_contrast_max_volume_mm3: float = 100.0
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
 
@@ -138,11 +120,9 @@ class StudyAnalysis:
         pre: the preprocessed study (working grid and the way back to the native grid).
         probability: lesion probability on the working grid.
         native_probability: the same on the native FLAIR grid, with the FLAIR's header.
-        native_mask: thresholded native probability without lesions below the minimum volume, grown over
-            `growth_region` when there is one, without the midline and faint small lesions (model method).
-        growth_region: native voxels the lesions could grow over (None when not grown).
+        native_mask: thresholded native probability without lesions below the minimum volume.
         regions: anatomical regions on the working grid (for location classes and volumes).
-        native_regions: the same labels on the native FLAIR grid (lesion locations, growth, the written map).
+        native_regions: the same labels on the native FLAIR grid (lesion locations, the written map).
         timings_s: seconds per stage.
         implausible: why the input cannot be what it claims (analysed anyway, with --force); recorded as QC
             warnings.
@@ -153,7 +133,6 @@ class StudyAnalysis:
     probability: Volume
     native_probability: Volume
     native_mask: LabelVolume
-    growth_region: LabelVolume | None
     regions: RegionMap
     native_regions: LabelVolume
     timings_s: dict[str, float]
@@ -161,20 +140,6 @@ class StudyAnalysis:
 
 
 ANALYSIS_STAGES = ("read", *STAGES, "regions", "segment")
-
-
-def growth_region(pre: PreprocessedStudy, native_regions: LabelVolume, config: ClassicalConfig) -> LabelVolume:
-    """Native voxels lesions may grow over: those the classical rule calls lesion (its working-grid score mapped to
-    the native grid, >= 0.5) outside the cortex of the native region map (FLAIR-bright cortex is not white-matter
-    lesion)."""
-    score = pre.to_native(flair_hyperintensity_score(pre.channels, pre.brain_mask, config))
-    return score.as_labels(((score.array >= 0.5) & (native_regions.array != CORTEX)).astype(np.uint8))
-
-
-def native_focal_flair(pre: PreprocessedStudy) -> Volume:
-    """The FLAIR the focal-contrast step reads: bias-corrected on the native grid (as written to the output folder),
-    robust z-score inside the native brain mask (so the accuracy benchmark can redo the step from the files)."""
-    return normalize_intensity(pre.native_bias_corrected_flair, pre.native_brain_mask, NormalizationConfig())
 
 
 def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, scorer: LesionScorer,
@@ -210,32 +175,7 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
     native_regions = pre.to_native(regions.regions)
     timings["segment"] = round(time.perf_counter() - start, 3)
-    region = None
-    if segmentation.grow and scorer.net is not None:
-        start = time.perf_counter()
-        region = growth_region(pre, native_regions, segmentation.classical)
-        mask = grow_lesions(mask, region)
-        timings["grow"] = round(time.perf_counter() - start, 3)
-    if segmentation.midline_mm > 0 and scorer.net is not None:
-        start = time.perf_counter()
-        midline = midline_lesions(mask, native_regions, regions.patient_to_template, segmentation.midline_mm)
-        if midline.any():
-            log.info("%d mm3 of midline lesions outside the white matter dropped (interhemispheric cortex, septum)",
-                     round(float(midline.sum()) * mask.voxel_volume_mm3))
-            mask = mask.with_array((mask.mask & ~midline).astype(np.uint8))
-        timings["midline"] = round(time.perf_counter() - start, 3)
-    if segmentation.min_focal_contrast > 0 and scorer.net is not None:
-        start = time.perf_counter()
-        faint = faint_lesions(mask, native_focal_flair(pre), pre.native_brain_mask, segmentation.min_focal_contrast,
-                              segmentation.focal_contrast_max_volume_mm3)
-        if faint.any():
-            log.info("%d small lesions (%d mm3) dropped: FLAIR less than %.2g robust SDs above their surroundings",
-                     label_lesions(faint)[1], round(float(faint.sum()) * mask.voxel_volume_mm3),
-                     segmentation.min_focal_contrast)
-            mask = mask.with_array((mask.mask & ~faint).astype(np.uint8))
-        timings["focal_contrast"] = round(time.perf_counter() - start, 3)
-    return StudyAnalysis(study, pre, score, native_prob, mask, region, regions, native_regions, timings,
-                         implausible)
+    return StudyAnalysis(study, pre, score, native_prob, mask, regions, native_regions, timings, implausible)
 
 
 def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
@@ -266,9 +206,6 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
     write_nifti(lesion_ids.with_array(lesion_ids.array.astype(np.int32)), folder / LABELS_NAME)
     write_nifti(analysis.native_regions, folder / REGIONS_NAME)
     outputs.update({name: NATIVE for name in (PROBABILITY_NAME, MASK_NAME, LABELS_NAME, REGIONS_NAME)})
-    if analysis.growth_region is not None:
-        write_nifti(analysis.growth_region, folder / GROWTH_REGION_NAME, dtype=np.uint8)
-        outputs[GROWTH_REGION_NAME] = NATIVE
     outputs.update(write_lesion_table(table, folder))
     write_json_atomically(folder / SUMMARY_NAME, {**summary.as_dict(), "qc_warnings": warnings,
                                                   "qc": preprocessing_qc(analysis.pre)})
@@ -303,7 +240,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
             timings_s=analysis.timings_s, outputs=outputs,
             extra={"qc": preprocessing_qc(analysis.pre), "summary": summary.as_dict(),
                    "model": model_provenance(scorer), "dicom_series": analysis.study.dicom,
-                   # the region map's registration (patient world -> MNI world), which places the midline
+                   # the region map's registration (patient world -> MNI world)
                    "patient_to_template": np.round(analysis.regions.patient_to_template, 6).tolist()},
             hide_paths_under=options.hide_paths_under,
         )
