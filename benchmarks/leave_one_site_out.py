@@ -13,12 +13,13 @@ layouts to transplant) and ISBI-2015 (training01, 03, 05: raw 2D FLAIR with skul
 `score` segments every scan of each held-out site with the model that never saw that site, through the full
 `lesionwatch segment` command (benchmarks/accuracy.py's runner: one process per scan, wall seconds and peak MB),
 FLAIR + T1 where the site has a T1 and FLAIR alone on ISBI, and scores it against each rater (ISBI: both raters,
-the mean reported). Each scored site replaces its entry in RUN/loso.json (so sites can be scored one at a time);
-RUN/loso.md is rendered from the whole file: per site Dice, lesion F1, lesion TPR / FPR, lesion detection per size
-bin (< 10, 10-100, > 100 mm3), and per scan the lesion volumes and their error. `card` writes the table of
-RUN/loso.json into the card of the model trained on every site (RUN/final), after checking that every site was
-scored, that every fold was trained with that model's recipe, and that all sites used one fixed operating point,
-which becomes the card's threshold and minimum lesion volume.
+the mean reported). Each scored site replaces its entry in RUN/loso.json or `--results FILE` (so sites can be
+scored one at a time); RUN/loso.md is rendered from the whole file: per site Dice, lesion F1, lesion TPR / FPR,
+lesion detection per size bin (< 10, 10-100, > 100 mm3), and per scan the lesion volumes and their error. `card`
+writes the table of that file into the card of the model trained on every site (RUN/final), after checking that
+every site was scored (`--allow-missing` lists the others as not scored), that every fold was trained with that
+model's recipe, and that all sites used one fixed operating point, which becomes the card's threshold and minimum
+lesion volume.
 
 No setting may be chosen on the site it is scored on: a model whose card lists one of the scored site's patients is
 refused, and `--choose` picks the threshold and minimum lesion volume of each site from the other sites' held-out
@@ -193,8 +194,17 @@ def choose_operating_point(maps: dict[str, list[tuple[SiteCase, KeptCase]]], sco
 
 @dataclass
 class Folds:
+    """A validation run: its folder (fold models, kept maps, tables), the results file and any models given."""
+
     out: Path
     models: dict[str, str] = field(default_factory=dict)
+    results: Path | None = None
+
+    @property
+    def results_file(self) -> Path:
+        """The scored sites (`--results`; RUN/loso.json by default): kept apart from RUN, it survives the run's
+        folder, so sites scored at different times add up."""
+        return self.results or self.out / "loso.json"
 
     def model(self, site: str) -> str:
         return self.models.get(site, str(self.out / f"fold-{site}"))
@@ -323,7 +333,7 @@ def score_folds(data: Path, folds: Folds, sites: tuple[str, ...], choose: bool, 
                 print(f"segmented {case.name} ({site}): {timing[case.name][0]:.0f} s", flush=True)
             kept.setdefault(site, []).append((case, KeptCase.read(folder)))
     truths = {t: read_labels(t) for s in sites for c in cases[s] for t in c.truths}
-    results_file = folds.out / "loso.json"
+    results_file = folds.results_file
     results = read_results(results_file)
     for site in sites:
         point = OPERATING_POINT
@@ -357,18 +367,20 @@ def comparable_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if k != "max_minutes"}
 
 
-def write_card(folds: Folds, model: Path) -> dict[str, Any]:
-    """Put the validation table of RUN/loso.json into the card of `model` (the recipe trained on every site): its
-    threshold and minimum lesion volume become the table's fixed operating point. Returns the metrics written.
+def write_card(folds: Folds, model: Path, allow_missing: bool = False) -> dict[str, Any]:
+    """Put the validation table of the results file into the card of `model` (the recipe trained on every site):
+    its threshold and minimum lesion volume become the table's fixed operating point. Returns the metrics written.
+    With `allow_missing` a site not scored yet is listed in the card as such (`not_scored`) instead of refused.
 
     Raises:
-        ProtocolError: a site was not scored, a fold's recipe is not the model's, the sites used different
-            operating points, or the model did not train on every site.
+        ProtocolError: a site was not scored (unless `allow_missing`; none at all is always refused), a fold's
+            recipe is not the model's, the sites used different operating points, or the model did not train on
+            every site.
     """
-    results = read_results(folds.out / "loso.json")
+    results = read_results(folds.results_file)
     missing = [s for s in SITES if s not in results]
-    if missing:
-        raise ProtocolError(f"{folds.out / 'loso.json'}: {', '.join(missing)} not scored; the card needs every "
+    if missing and (not allow_missing or not results):
+        raise ProtocolError(f"{folds.results_file}: {', '.join(missing)} not scored; the card needs every "
                             "site (`score --sites " + " ".join(missing) + "`)")
     card = read_card(model)
     trained = {site_of_patient(p) for p in card.training.get("train_patients", [])}
@@ -388,7 +400,8 @@ def write_card(folds: Folds, model: Path) -> dict[str, Any]:
                "leave_one_site_out": {
                    site: {"trained_on": sorted({site_of_patient(p) for p in entry["train_patients"]}),
                           "fold_sha256": entry["model_sha256"], "inputs": entry["inputs"],
-                          **site_summary(scores_of(entry, site))} for site, entry in results.items()}}
+                          **site_summary(scores_of(entry, site))} for site, entry in results.items()},
+               **({"not_scored": missing} if missing else {})}
     updated = replace(card, threshold=float(threshold), min_lesion_volume_mm3=float(min_volume),
                       metrics={**card.metrics, **metrics})
     write_json_atomically(Path(model) / CARD_NAME, updated.as_dict())
@@ -404,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Score SITE with this model instead of the fold's own (its card must not list SITE).")
     parser.add_argument("--into", type=Path, help="card: the model folder whose card gets the table "
                         "(default: RUN/final).")
+    parser.add_argument("--results", type=Path, help="The scored sites' file that score adds to and card reads "
+                        "(default: RUN/loso.json).")
+    parser.add_argument("--allow-missing", action="store_true", help="card: list sites not scored yet as such.")
     parser.add_argument("--choose", action="store_true", help="Choose each site's threshold / minimum volume on "
                         "the other sites' held-out maps (default: the fixed OPERATING_POINT).")
     parser.add_argument("--rescore", action="store_true", help="Replay the kept maps under --out; segment nothing.")
@@ -421,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         if site not in SITES or not folder:
             parser.error(f"--model {item!r}: expected SITE=FOLDER with SITE one of {', '.join(SITES)}")
         models[site] = folder
-    folds = Folds(args.out, models)
+    folds = Folds(args.out, models, args.results)
     try:
         if args.step == "train":
             train_folds(data, folds, tuple(args.sites), args.threads,
@@ -431,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                       args.extra)
         elif args.step == "card":
             model = args.into or args.out / "final"
-            write_card(folds, model)
-            print(f"{model / 'model_card.json'}: the leave-one-site-out table of {args.out / 'loso.json'} written")
+            write_card(folds, model, args.allow_missing)
+            print(f"{model / 'model_card.json'}: the leave-one-site-out table of {folds.results_file} written")
         else:
             print(score_folds(data, folds, tuple(args.sites), args.choose, args.rescore, args.extra))
     except ProtocolError as exc:
