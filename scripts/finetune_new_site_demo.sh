@@ -6,8 +6,8 @@
 #      finetune's default validation fraction keeps P18 aside for early stopping and trains on P39: arm P18+P39),
 #      or both with no validation patient (--val-fraction 0: arm both);
 #   3. base and fine-tuned models segment every MSLesSeg scan of the patients neither saw (P14 T1-T3 and P18;
-#      P14 T1-T3 and P39; P14 T1-T3 for the last two) at one operating point (0.4 / 20 mm3, the shipped one until
-#      session 8; kept so the documented tables reproduce), so only the weights differ.
+#      P14 T1-T3 and P39; P14 T1-T3 for the last two) at one operating point (0.4 / 20 mm3), so only the weights
+#      differ.
 # Prints a table. Needs ../shared/data. The steps resume: finished models are kept. ARMS (default "P39 P18 P18+P39
 # both") picks the arms; SEED (default 0) seeds the base and the fine-tunes (e.g. SEED=1 ARMS=both).
 set -euo pipefail

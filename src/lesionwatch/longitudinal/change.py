@@ -8,7 +8,7 @@ intensity changed too:
    a voxel when |D| exceeds `change_sd` robust spreads of D inside the brain, and lies more than `edge_mm` inside
    the brain mask: at its edge, D is dominated by brain extraction, registration and partial volume with CSF, which
    differ between protocols (on a thick-slice pair with a protocol change those rims made most false "new"
-   lesions: docs/model.md, session 15).
+   lesions: docs/analysis.md).
 2. For each voxel, studies not separated by a change form one run; the lesion probabilities are averaged over the
    run, and the averaged probability is thresholded (with a lower threshold where the FLAIR brightened; where it
    brightened into clearly hyperintense signal, the voxel is lesion in any case). A lesion that the segmenter

@@ -232,7 +232,7 @@ def tissue_contrast_warp(x: npt.NDArray[np.float32], rng: np.random.Generator, m
     and sequences differ there: MSLesSeg P18's cortex sits 0.40 z above its white matter against 0.02-0.24 in the
     other training scans, with lesions only 1.3 z above (1.5-2.1 elsewhere), and models trained without it read
     its cortex as lesion. Labels are unchanged, so a lesion brought nearer the cortex is still a lesion, and bright
-    cortex is still not. One fold trained with it (session 13, docs/model.md) did not fix P18: off by default."""
+    cortex is still not. Off by default: a fold trained with it did not fix P18."""
     knots = np.array(TISSUE_KNOTS_Z)
     slopes = np.exp(rng.uniform(-np.log(max_slope), np.log(max_slope), knots.size - 1))
     values = np.concatenate([[0.0], np.cumsum(slopes * np.diff(knots))])
