@@ -166,3 +166,24 @@ def test_evaluate_refuses_a_scan_given_as_the_prediction_and_a_folder_as_json(
     assert main(["evaluate", "--pred", str(truth), "--truth", str(truth), "--json", str(tmp_path)]) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines()[0] == (f"error: {tmp_path}: --json names a folder; give a file name "
                                                        f"such as {tmp_path / 'metrics.json'}")
+
+
+def test_evaluate_refuses_masks_of_two_spaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A prediction whose lesions lie outside the truth's field of view is a mask of another space, not a miss."""
+    lesion = np.zeros((20, 20, 20), np.uint8)
+    lesion[5:9, 5:9, 5:9] = 1
+    truth = write_nifti(LabelVolume(lesion, np.eye(4)), tmp_path / "truth.nii.gz")
+    shifted = np.eye(4)
+    shifted[:3, 3] = 100.0  # the same array 100 mm away: no voxel of it inside the truth's grid
+    far = write_nifti(LabelVolume(lesion, shifted), tmp_path / "far.nii.gz")
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--pred", str(far), "--truth", str(truth), "--json", str(out)]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {far}: 100% of its lesion voxels lie outside the field of view of {truth}; the two masks are in "
+        "different spaces (a native-grid mask against an MNI-space one?). Compare masks of one space.")
+    assert not out.exists()
+    nearby = np.eye(4)
+    nearby[:3, 3] = 2.0  # another grid over the same field of view: resampled and scored
+    near = write_nifti(LabelVolume(lesion, nearby), tmp_path / "near.nii.gz")
+    assert main(["evaluate", "--pred", str(near), "--truth", str(truth), "--json", str(out)]) == 0
+    assert 0.0 < json.loads(out.read_text())["metrics"]["dice"] < 1.0
