@@ -359,7 +359,7 @@ def _insert_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], br
             tissue = float(img[0][sl][region].mean())
             target = _brighter(tissue, _log_uniform(rng, contrast), float(rng.uniform(*RAW_OFFSET_Z)))
             t1_tissue = float(img[1][sl][region].mean()) if img.shape[0] > 1 else 0.0
-            t1_value = t1_tissue + rng.uniform(0.0, 1.0) * (T1_CSF_Z - t1_tissue)
+            t1_value = _darker_t1(t1_tissue, rng.uniform(0.0, 1.0))
         img[0][sl] = (1 - soft) * img[0][sl] + soft * target
         if img.shape[0] > 1 and np.any(img[1]):
             img[1][sl] = (1 - soft) * img[1][sl] + soft * t1_value
@@ -383,6 +383,11 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
 def _brighter(z: Any, ratio: Any, offset: Any) -> Any:
     """Robust-z value of a raw intensity `ratio` times that of robust z `z` (see RAW_OFFSET_Z)."""
     return z + (ratio - 1.0) * np.maximum(z + offset, 1.0)
+
+
+def _darker_t1(tissue: Any, darkness: Any) -> Any:
+    """Lesion T1 between the tissue's own (darkness 0, isointense) and T1_CSF_Z (darkness 1, a black hole)."""
+    return tissue + darkness * (T1_CSF_Z - tissue)
 
 
 def _tissue_mean(x: npt.NDArray[np.float32], tissue: npt.NDArray[np.bool_], sigma: float = 1.5
@@ -416,7 +421,7 @@ def lesion_contrast_target(img: npt.NDArray[np.float32], components: npt.NDArray
     if img.shape[0] > 1 and np.any(img[1]):
         t1_tissue = _tissue_mean(img[1], img[0] > -1.0)[region]
         darkness = rng.uniform(0.0, 1.0, n + 1)[idx]
-        t1[region] = t1_tissue + darkness * (T1_CSF_Z - t1_tissue)
+        t1[region] = _darker_t1(t1_tissue, darkness)
     return flair, t1
 
 
