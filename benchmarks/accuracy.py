@@ -36,6 +36,7 @@ from lesionwatch.io.nifti import read_labels
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.metrics import evaluate_segmentation, mean_metrics
 from lesionwatch.paths import shared_data_dir
+from lesionwatch.workflows.layout import MASK_NAME
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class KeptCase:
     @classmethod
     def read(cls, folder: Path) -> KeptCase:
         from lesionwatch.io.nifti import read_volume
-        from lesionwatch.workflows.segment import PROBABILITY_NAME
+        from lesionwatch.workflows.layout import PROBABILITY_NAME
 
         return cls(read_volume(folder / PROBABILITY_NAME))
 
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = ["--method", method, *(["--model", model] if method == "model" else []), *args.extra]
             wall, peak = run_case(case, args.out / method / case.name, extra, use_t1=not args.flair_only,
                                   slice_thickness_mm=args.slice_thickness, inputs=args.out / "inputs")
-            mask = args.out / method / case.name / "lesion_mask_space-native.nii.gz"
+            mask = args.out / method / case.name / MASK_NAME
             metrics = evaluate_segmentation(read_labels(mask), read_labels(case.truth))
             rows.append({"case": case.name, "patient": case.patient, "role": role, **metrics.as_dict(),
                          "small_tpr": metrics.by_size["small_lt10"].tpr, "seconds": wall, "peak_mb": peak})

@@ -39,6 +39,7 @@ from lesionwatch.longitudinal.change import ACTIVITY_LABELS
 from lesionwatch.paths import shared_data_dir
 from lesionwatch.preprocessing.registration import mean_displacement_mm
 from lesionwatch.preprocessing.resampling import Grid, resample
+from lesionwatch.workflows.layout import BRAIN_MASK_NAME, CHANGE_MAP_NAME
 
 
 def followup_cmd(flairs: list[Path], t1s: list[Path], out: Path, extra: list[str]) -> list[str]:
@@ -58,14 +59,14 @@ def lesjak(folder: Path, out: Path, extra: list[str]) -> dict[str, object]:
     truth = read_labels(folder / "gt.nii.gz")
     expert = [ras_matrix_from_itk(sitk.ReadTransform(str(folder / f"study{i}_FLAIR_to_common_space.txt")))
               for i in (1, 2)]  # expert common point -> study point
-    change = read_labels(out / "study2" / "change_map_space-native.nii.gz")
+    change = read_labels(out / "study2" / CHANGE_MAP_NAME)
     activity = change.with_array(np.isin(change.array, ACTIVITY_LABELS).astype(np.uint8))
     in_truth_space = resample(activity, Grid.of(truth), world_transform=expert[1])
     metrics = evaluate_change(in_truth_space, truth).as_dict()
     transforms = json.loads((out / "transforms.json").read_text())["common_to_study_ras"]
     ours = np.array(transforms["study2"]) @ np.linalg.inv(np.array(transforms["study1"]))
     theirs = expert[1] @ np.linalg.inv(expert[0])
-    brain = read_labels(out / "study1" / "brain_mask_space-native.nii.gz")
+    brain = read_labels(out / "study1" / BRAIN_MASK_NAME)
     idx = np.argwhere(brain.mask)[::50]
     points = idx @ brain.affine[:3, :3].T + brain.affine[:3, 3]
     metrics["registration_error_mm"] = mean_displacement_mm(ours, theirs, points)
@@ -94,7 +95,7 @@ def mslesseg_p14(folder: Path, out: Path, extra: list[str]) -> list[dict[str, ob
     masks = [read_labels(folder / t / f"P14_{t}_MASK.nii.gz") for t in points]
     rows = []
     for k in (1, 2):
-        change = read_labels(out / points[k] / "change_map_space-native.nii.gz")
+        change = read_labels(out / points[k] / CHANGE_MAP_NAME)
         pred = change.with_array(np.isin(change.array, ACTIVITY_LABELS).astype(np.uint8))
         truth = _truth_change(masks[k - 1], masks[k])
         rows.append({"case": f"mslesseg_P14_{points[k - 1]}->{points[k]}", **evaluate_change(pred, truth).as_dict(),

@@ -38,6 +38,7 @@ from lesionwatch.io.dicom import write_dicom_series
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.synth import SynthConfig, generate_case
+from lesionwatch.workflows.layout import MASK_NAME, SUMMARY_NAME
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -226,12 +227,12 @@ def segment(flair: str, *extra: str) -> Args:
 
 
 def _mask(folder: Path) -> np.ndarray:
-    return np.asarray(_read(folder / "lesion_mask_space-native.nii.gz").dataobj)
+    return np.asarray(_read(folder / MASK_NAME).dataobj)
 
 
 def same_mask_as_baseline(i: Inputs, d: Path, _: str) -> str | None:
     baseline = i.root.parent / "runs" / "segment-baseline" / "out"
-    if not (baseline / "lesion_mask_space-native.nii.gz").is_file():
+    if not (baseline / MASK_NAME).is_file():
         return "the baseline run has no mask to compare with"
     if not _mask(baseline).any():
         return "the baseline mask is empty"
@@ -240,19 +241,19 @@ def same_mask_as_baseline(i: Inputs, d: Path, _: str) -> str | None:
 
 
 def warning_recorded(i: Inputs, d: Path, _: str) -> str | None:
-    warnings = json.loads((d / "out" / "summary.json").read_text())["qc_warnings"]
+    warnings = json.loads((d / "out" / SUMMARY_NAME).read_text())["qc_warnings"]
     return None if any("implausible input, analysed with --force" in w for w in warnings) else \
         f"no --force warning in summary.json: {warnings}"
 
 
 def qform_unset(i: Inputs, d: Path, _: str) -> str | None:
-    header = _read(d / "out" / "lesion_mask_space-native.nii.gz").header
+    header = _read(d / "out" / MASK_NAME).header
     return None if int(header["qform_code"]) == 0 and int(header["sform_code"]) > 0 else \
         "the output's qform is set beside a sheared sform"
 
 
 def output_written(i: Inputs, d: Path, _: str) -> str | None:
-    return None if (d / "out" / "summary.json").is_file() else "no summary.json written"
+    return None if (d / "out" / SUMMARY_NAME).is_file() else "no summary.json written"
 
 
 def nothing_hidden_left(i: Inputs, d: Path, _: str) -> str | None:
@@ -364,7 +365,7 @@ PROBES: list[Probe] = [
           names="not_an_output"),
     Probe("bids participant with a corrupt session",
           lambda i, d: ["bids", str(i["bids"]), str(d / "derivatives"), "participant", "--workers", "1"],
-          EXIT_FAILED, check=lambda i, d, e: None if any((d / "derivatives").rglob("summary.json")) else
+          EXIT_FAILED, check=lambda i, d, e: None if any((d / "derivatives").rglob(SUMMARY_NAME)) else
           "the good session's result was not kept"),
     Probe("bids participant of a folder that is no dataset",
           lambda i, d: ["bids", str(i["not_bids"]), str(d / "derivatives"), "participant"], EXIT_USAGE),

@@ -24,12 +24,13 @@ from typing import Any
 from harness import run_timed, segment_command
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.paths import shared_data_dir
+from lesionwatch.workflows.layout import SUMMARY_NAME
 
 
 def segment(flair: Path, t1: Path | None, out: Path, extra: list[str]) -> tuple[float, float, float]:
     """Run `lesionwatch segment` on one study; return (lesion volume ml, wall seconds, peak MB)."""
     wall, peak = run_timed(segment_command(flair, t1, out, ["--no-report", *extra]), str(flair))
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / SUMMARY_NAME).read_text())
     return float(summary["lesion_volume_mm3"]) / 1000, wall, peak
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness import run_timed, segment_command
 from lesionwatch.paths import cpu_threads, shared_data_dir
+from lesionwatch.workflows.layout import PROVENANCE_NAME
 
 
 def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
@@ -44,7 +45,7 @@ def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
 def run_once(flair: Path, t1: Path | None, out: Path, report: bool, extra: list[str]) -> tuple[float, float, dict]:
     wall, peak = run_timed(segment_command(flair, t1, out, ["--report" if report else "--no-report", *extra]),
                            str(flair))
-    timings = json.loads((out / "provenance.json").read_text()).get("timings_s", {})
+    timings = json.loads((out / PROVENANCE_NAME).read_text()).get("timings_s", {})
     return wall, peak, timings
 
 

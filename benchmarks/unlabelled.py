@@ -26,6 +26,7 @@ import numpy as np
 
 from harness import run_timed, segment_command
 from lesionwatch.paths import shared_data_dir
+from lesionwatch.workflows.layout import BRAIN_MASK_NAME, FLAIR_NAME, LESION_TABLE_NAME, MASK_NAME, SUMMARY_NAME
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ def draw_overlay(scan: Scan, folder: Path, out: Path) -> None:
     from lesionwatch.io.nifti import read_labels, read_volume
     from lesionwatch.preprocessing.reorientation import reorient_to_ras
 
-    flair = reorient_to_ras(read_volume(folder / "flair_space-native_desc-biascorrected.nii.gz"))
-    mask = reorient_to_ras(read_labels(folder / "lesion_mask_space-native.nii.gz")).array > 0
-    brain = reorient_to_ras(read_labels(folder / "brain_mask_space-native.nii.gz")).array > 0
+    flair = reorient_to_ras(read_volume(folder / FLAIR_NAME))
+    mask = reorient_to_ras(read_labels(folder / MASK_NAME)).array > 0
+    brain = reorient_to_ras(read_labels(folder / BRAIN_MASK_NAME)).array > 0
     in_brain = np.flatnonzero(brain.any(axis=(0, 1)))
     load = mask.sum(axis=(0, 1))
     most = [int(k) for k in np.argsort(load)[::-1] if load[k] > 0][:6]
@@ -85,8 +86,8 @@ def draw_overlay(scan: Scan, folder: Path, out: Path) -> None:
 
 def describe(folder: Path) -> dict[str, Any]:
     """Lesion count and volume, and per location class, from a segment output folder."""
-    summary = json.loads((folder / "summary.json").read_text())
-    table = json.loads((folder / "lesion_table.json").read_text())
+    summary = json.loads((folder / SUMMARY_NAME).read_text())
+    table = json.loads((folder / f"{LESION_TABLE_NAME}.json").read_text())
     lesions = table["rows"]
     by_class: dict[str, list[float]] = {}
     for lesion in lesions:

@@ -21,6 +21,7 @@ import numpy as np
 from lesionwatch.io.nifti import read_labels, read_volume
 from lesionwatch.paths import shared_data_dir
 from lesionwatch.preprocessing.reorientation import reorient_to_ras
+from lesionwatch.workflows.layout import BRAIN_MASK_NAME, MASK_NAME
 
 
 def main(patient: str, seg_dirs: list[Path]) -> None:
@@ -31,8 +32,8 @@ def main(patient: str, seg_dirs: list[Path]) -> None:
         study = seg.name.split("_")[0]  # study1, study2
         label = study.replace("study", "study ") + (", FLAIR alone" if seg.name.endswith("_flair") else "")
         flair = reorient_to_ras(read_volume(data / "lesjak_long" / patient / f"{study}_FLAIR.nii.gz"))
-        mask = reorient_to_ras(read_labels(seg / "lesion_mask_space-native.nii.gz")).array > 0
-        brain = reorient_to_ras(read_labels(seg / "brain_mask_space-native.nii.gz")).array > 0
+        mask = reorient_to_ras(read_labels(seg / MASK_NAME)).array > 0
+        brain = reorient_to_ras(read_labels(seg / BRAIN_MASK_NAME)).array > 0
         ks = np.linspace(1, flair.shape[2] - 3, 6).astype(int)  # include the slab edges, where errors gather
         for c, k in enumerate(ks):
             ax = axes[r, c]

@@ -123,8 +123,9 @@ def segment(
     report: ReportOpt = True,
 ) -> None:
     """Segment MS lesions in one study; writes probability and mask in the native FLAIR grid."""
+    from lesionwatch.workflows.layout import MASK_NAME
     from lesionwatch.workflows.preprocess import RunOptions
-    from lesionwatch.workflows.segment import MASK_NAME, SegmentationConfig, run_segment
+    from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 
     inputs = study_inputs(flair, t1, t2, pd, bids, series)
     pre = preprocessing_config(brain_extraction, registration, bias_correction, _D_GRID.spacing_mm)

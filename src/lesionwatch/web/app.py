@@ -39,6 +39,15 @@ from lesionwatch.web.uploads import (
     safe_extract,
     sniff_nifti,
 )
+from lesionwatch.workflows.layout import (
+    CHANGE_TABLE_NAME,
+    COMMON_DIR,
+    FLAIR_NAME,
+    LABELS_NAME,
+    LESION_TABLE_NAME,
+    SUMMARY_NAME,
+    common_name,
+)
 from lesionwatch.workflows.report import location_overlay as lesions_by_location
 
 log = logging.getLogger(__name__)
@@ -302,20 +311,20 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         result = store.job_dir(job_id) / "result"
         out: dict[str, Any] = {"kind": job.kind, "downloads": sorted(files),
                                "figures": [k for k in files if k.startswith("figures/") and k.endswith(".png")]}
-        out["summary"] = json.loads((result / "summary.json").read_text())
+        out["summary"] = json.loads((result / SUMMARY_NAME).read_text())
         if job.kind == "segment":
-            out["lesions"] = json.loads((result / "lesion_table.json").read_text())
-            out["volumes"] = {"flair": "flair_space-native_desc-biascorrected.nii.gz", "overlay": "location"}
+            out["lesions"] = json.loads((result / f"{LESION_TABLE_NAME}.json").read_text())
+            out["volumes"] = {"flair": FLAIR_NAME, "overlay": "location"}
             for row in out["lesions"]["rows"]:
                 row["viewer_mm"] = [row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"]]
             return out
         names = out["summary"]["studies"]
-        out["volumes"] = {"studies": [{"name": n, "flair": f"common/flair_{n}_space-common.nii.gz",
-                                       "overlay": f"common/change_map_{n}_space-common.nii.gz"} for n in names]}
+        out["volumes"] = {"studies": [{"name": n, "flair": f"{COMMON_DIR}/{common_name('flair', n)}",
+                                       "overlay": f"{COMMON_DIR}/{common_name('change_map', n)}"} for n in names]}
         # one numbering on the page: the change table's lesions (the ids every study shares), placed at their
         # centres in the common space the viewers show
-        out["changes"] = json.loads((result / "change_table.json").read_text())
-        centres = _lesion_centres_mm([result / "common" / f"lesion_labels_{n}_space-common.nii.gz" for n in names])
+        out["changes"] = json.loads((result / f"{CHANGE_TABLE_NAME}.json").read_text())
+        centres = _lesion_centres_mm([result / COMMON_DIR / common_name("lesion_labels", n) for n in names])
         for row in out["changes"]["rows"]:
             row["viewer_mm"] = centres.get(int(row["lesion_id"]), [0.0, 0.0, 0.0])
         return out
@@ -336,10 +345,10 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         4 other white matter), on the native FLAIR grid."""
         job = job_or_404(job_id)
         files = result_files(job_id)
-        if job.kind != "segment" or "lesion_labels_space-native.nii.gz" not in files:
+        if job.kind != "segment" or LABELS_NAME not in files:
             raise HTTPException(404, "no lesion labels for this job")
-        labels = read_labels(files["lesion_labels_space-native.nii.gz"])
-        rows = json.loads(files["lesion_table.json"].read_text())["rows"]
+        labels = read_labels(files[LABELS_NAME])
+        rows = json.loads(files[f"{LESION_TABLE_NAME}.json"].read_text())["rows"]
         codes = lesions_by_location(labels, rows)
         import nibabel as nib
 

@@ -37,21 +37,23 @@ from lesionwatch.io.bids import find_bids_session, list_bids_sessions
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
 from lesionwatch.paths import cpu_threads
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
-from lesionwatch.workflows.followup import CHANGE_MAP_NAME, LongitudinalConfig, run_followup
-from lesionwatch.workflows.preprocess import RunOptions
-from lesionwatch.workflows.provenance import config_dict
-from lesionwatch.workflows.segment import (
+from lesionwatch.workflows.followup import LongitudinalConfig, run_followup
+from lesionwatch.workflows.layout import (
+    CHANGE_MAP_NAME,
     LABELS_NAME,
+    LESION_TABLE_NAME,
     MASK_NAME,
     PROBABILITY_NAME,
-    SegmentationConfig,
-    load_scorer,
-    run_segment,
+    PROVENANCE_NAME,
+    SUMMARY_NAME,
+    TASK_FILE,
 )
+from lesionwatch.workflows.preprocess import RunOptions
+from lesionwatch.workflows.provenance import config_dict
+from lesionwatch.workflows.segment import SegmentationConfig, load_scorer, run_segment
 
 log = logging.getLogger(__name__)
 
-TASK_FILE = "task.json"
 GROUP_DIR = "group"
 BIDS_VERSION = "1.10.0"
 
@@ -240,7 +242,7 @@ def run_task(task: CohortTask, out_dir: Path, config: CohortConfig) -> dict[str,
             run_followup(inputs, folder, config.preprocessing, config.segmentation, config.longitudinal,
                          options, labels=labels)
             results = {s: folder / label for s, label in zip(sessions, labels, strict=True)}
-        provenance = json.loads((folder / "provenance.json").read_text())
+        provenance = json.loads((folder / PROVENANCE_NAME).read_text())
         published = []
         for (session, result_dir), source in zip(results.items(), inputs, strict=True):
             published += _publish_bids(result_dir, out_dir, task.subject, session, source,
@@ -428,19 +430,19 @@ def collect_group(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
             continue
         for session, error in record.get("failed_sessions", {}).items():
             sessions.append({"subject": subject, "session": session, "status": "failed", "error": error})
-        provenance = json.loads((folder / "provenance.json").read_text())
+        provenance = json.loads((folder / PROVENANCE_NAME).read_text())
         model = f"{provenance.get('model', {}).get('name')} {provenance.get('model', {}).get('version')}"
         followup = len(labels) > 1
         for session in labels:
             result = folder / f"ses-{session}" if followup else folder
-            summary = json.loads((result / "summary.json").read_text())
+            summary = json.loads((result / SUMMARY_NAME).read_text())
             sessions.append(_session_row(subject, session, summary, record, "followup" if followup else "segment",
                                          model))
-            table = json.loads((result / "lesion_table.json").read_text())
+            table = json.loads((result / f"{LESION_TABLE_NAME}.json").read_text())
             for row in table["rows"]:
                 lesions.append({"subject": subject, "session": session, **row})
         if followup:
-            summary = json.loads((folder / "summary.json").read_text())
+            summary = json.loads((folder / SUMMARY_NAME).read_text())
             for interval in summary["intervals"]:
                 intervals.append({"subject": subject, **interval})
     return {"sessions": sessions, "lesions": lesions, "intervals": intervals}

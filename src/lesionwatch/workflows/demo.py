@@ -21,9 +21,10 @@ from lesionwatch.lesions.metrics import evaluate_segmentation
 from lesionwatch.longitudinal.change import NEW
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.synth import FollowupConfig, SynthConfig
-from lesionwatch.workflows.followup import CHANGE_MAP_NAME, LongitudinalConfig, run_followup
+from lesionwatch.workflows.followup import LongitudinalConfig, run_followup
+from lesionwatch.workflows.layout import CHANGE_MAP_NAME, CHANGE_TABLE_NAME, MASK_NAME
 from lesionwatch.workflows.preprocess import RunOptions, check_output_folder
-from lesionwatch.workflows.segment import MASK_NAME, SegmentationConfig
+from lesionwatch.workflows.segment import SegmentationConfig
 from lesionwatch.workflows.synth import run_synth
 
 DEMO_SEED = 0
@@ -60,7 +61,7 @@ def run_demo(out_dir: Path, *, force: bool, progress: bool) -> str:
         change = read_labels(result / session.name / CHANGE_MAP_NAME)
         new = [lesion for lesion in truth["lesions"] if lesion["changes"][t - 1] == "new"]
         found = sum(1 for lesion in new if np.mean(change.array[ids.array == lesion["id"]] == NEW) > 0.5)
-        with (result / "change_table.csv").open() as f:
+        with (result / f"{CHANGE_TABLE_NAME}.csv").open() as f:
             column = f"change_{sessions[t - 1].name}_to_{session.name}"
             predicted = sum(1 for row in csv.DictReader(f) if row[column] == "new")
         lines.append(f"{sessions[t - 1].name} -> {session.name}: {predicted} new lesions reported; "

@@ -29,13 +29,21 @@ from lesionwatch.longitudinal.alignment import AlignmentConfig, CommonSpace, Hea
 from lesionwatch.longitudinal.change import CHANGE_LABELS, ChangeConfig, LongitudinalResult, analyse_change
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.preprocessing.resampling import Grid, resample
-from lesionwatch.workflows.preprocess import PROVENANCE_NAME, RunOptions, check_output_folder, output_folder
+from lesionwatch.workflows.layout import (
+    CHANGE_MAP_NAME,
+    CHANGE_TABLE_NAME,
+    COMMON_DIR,
+    PROVENANCE_NAME,
+    SUMMARY_NAME,
+    TRANSFORMS_NAME,
+    common_name,
+)
+from lesionwatch.workflows.preprocess import NATIVE, RunOptions, check_output_folder, output_folder
 from lesionwatch.workflows.progress import stage_progress
 from lesionwatch.workflows.provenance import build_provenance, config_dict
 from lesionwatch.workflows.report import write_report_after_analysis
 from lesionwatch.workflows.segment import (
     ANALYSIS_STAGES,
-    NATIVE,
     SegmentationConfig,
     StudyAnalysis,
     analyse_study,
@@ -47,9 +55,6 @@ from lesionwatch.workflows.tables import write_table
 
 log = logging.getLogger(__name__)
 
-CHANGE_MAP_NAME = "change_map_space-native.nii.gz"
-CHANGE_TABLE_NAME = "change_table"
-COMMON_DIR = "common"
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,7 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
         display = _to_common(analysis.pre.bias_corrected_flair, space, i)
         for kind, image in (("flair", display), ("lesion_labels", result.lesion_ids[i]),
                             ("change_map", result.change_maps[i])):
-            fname = f"{kind}_{name}_space-common.nii.gz"
+            fname = common_name(kind, name)
             write_nifti(image, common / fname)
             outputs[f"{COMMON_DIR}/{fname}"] = f"common space ({space.kind})"
     rows = []
@@ -272,11 +277,11 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
     intervals = []
     for t, interval in enumerate(result.intervals, start=1):
         intervals.append({**interval.as_dict(), "interval": f"{names[t - 1]} -> {names[t]}"})
-    write_json_atomically(folder / "summary.json", {
+    write_json_atomically(folder / SUMMARY_NAME, {
         "studies": names, "common_space": space.kind, "intervals": intervals, "per_study": summaries,
         "change_map_labels": CHANGE_LABELS, "qc_warnings": warnings,
     })
-    write_json_atomically(folder / "transforms.json", {
+    write_json_atomically(folder / TRANSFORMS_NAME, {
         "common_space": space.kind,
         "common_to_study_ras": {n: m.round(6).tolist() for n, m in zip(names, space.common_to_study, strict=True)},
         "registration_to_baseline": {
@@ -285,6 +290,6 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
                 "alignment_sharpness": round(r.sharpness, 4)}
             for n, r in zip(names[1:], space.registrations, strict=True)},
     })
-    outputs["summary.json"] = "follow-up summary"
-    outputs["transforms.json"] = "common-space transforms"
+    outputs[SUMMARY_NAME] = "follow-up summary"
+    outputs[TRANSFORMS_NAME] = "common-space transforms"
     return outputs, summaries

@@ -14,13 +14,20 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
 from lesionwatch.logging import add_file_log
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
+from lesionwatch.workflows.layout import (
+    BRAIN_MASK_NAME,
+    FLAIR_NAME,
+    LOG_NAME,
+    PROVENANCE_NAME,
+    WORKING_BRAIN_MASK_NAME,
+    registered_name,
+    working_name,
+)
 from lesionwatch.workflows.progress import StageCallback, stage_progress
 from lesionwatch.workflows.provenance import build_provenance, config_dict
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "lesionwatch.log"
-PROVENANCE_NAME = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -80,14 +87,7 @@ def output_folder(out_dir: Path, options: RunOptions) -> Iterator[Path]:
             handler.close()
 
 
-FLAIR_NAME = "flair_space-native_desc-biascorrected.nii.gz"
-BRAIN_MASK_NAME = "brain_mask_space-native.nii.gz"
 NATIVE = "native FLAIR grid (FLAIR header)"
-
-
-def registered_name(sequence: str) -> str:
-    """File name of a registered, normalised sequence on the native FLAIR grid."""
-    return f"{sequence}_space-native_desc-registered.nii.gz"
 
 
 def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: bool) -> dict[str, str]:
@@ -103,10 +103,10 @@ def write_preprocessed(pre: PreprocessedStudy, folder: Path, *, intermediates: b
             write_nifti(pre.native_channel(name), folder / registered_name(name))
             outputs[registered_name(name)] = NATIVE + ", normalised"
     if intermediates:
-        write_nifti(pre.brain_mask, folder / "brain_mask_space-working.nii.gz")
-        outputs["brain_mask_space-working.nii.gz"] = "working grid (1 mm RAS+)"
+        write_nifti(pre.brain_mask, folder / WORKING_BRAIN_MASK_NAME)
+        outputs[WORKING_BRAIN_MASK_NAME] = "working grid (1 mm RAS+)"
         for name, image in pre.channels.items():
-            fname = f"{name}_space-working_desc-normalized.nii.gz"
+            fname = working_name(name)
             write_nifti(image, folder / fname)
             outputs[fname] = "working grid (1 mm RAS+)"
     return outputs

@@ -44,7 +44,22 @@ from lesionwatch.reporting.figures import (
     qc_panel,
     timeline_plot,
 )
-from lesionwatch.workflows.preprocess import BRAIN_MASK_NAME, FLAIR_NAME, PROVENANCE_NAME, registered_name
+from lesionwatch.workflows.layout import (
+    BRAIN_MASK_NAME,
+    CHANGE_MAP_NAME,
+    CHANGE_TABLE_NAME,
+    COMMON_DIR,
+    FLAIR_NAME,
+    LABELS_NAME,
+    LESION_TABLE_NAME,
+    MASK_NAME,
+    PROVENANCE_NAME,
+    REPORT_HTML_NAME,
+    REPORT_PDF_NAME,
+    SUMMARY_NAME,
+    common_name,
+    registered_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +129,10 @@ def study_figures(folder: Path, title: str, *, qc_only: bool = False
     """Figures of one segmented study folder (only its QC panel with `qc_only`); also returns its FLAIR,
     sequences and summary."""
     flair = read_volume(folder / FLAIR_NAME)
-    labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
+    labels = read_labels(folder / LABELS_NAME)
     brain = read_labels(folder / BRAIN_MASK_NAME)
-    table = _read_json(folder / "lesion_table.json")
-    summary = _read_json(folder / "summary.json")
+    table = _read_json(folder / f"{LESION_TABLE_NAME}.json")
+    summary = _read_json(folder / SUMMARY_NAME)
     overlay = location_overlay(labels, table["rows"])
     display = DisplayImage.of(flair, overlay)
     others = sorted(p.name.split("_")[0] for p in folder.glob("*_space-native_desc-registered.nii.gz"))
@@ -208,10 +223,10 @@ def build_report(folder: Path, shown_as: Path | None = None) -> Path:
         content = _followup_content(folder, provenance, figures_dir)
     else:
         figures, flair, sequences, summary = study_figures(folder, "Lesion segmentation")
-        labels = read_labels(folder / "lesion_labels_space-native.nii.gz")
-        table = _read_json(folder / "lesion_table.json")
+        labels = read_labels(folder / LABELS_NAME)
+        table = _read_json(folder / f"{LESION_TABLE_NAME}.json")
         figures += _animation([DisplayImage.of(flair, location_overlay(labels, table["rows"]))], figures_dir)
-        mask = read_labels(folder / "lesion_mask_space-native.nii.gz")
+        mask = read_labels(folder / MASK_NAME)
         _write_dicom_seg(mask, provenance, "flair", provenance.get("dicom_series", {}).get("flair"),
                          folder / DICOM_SEG_MASK, {1: "MS lesion"}, "lesionwatch lesion mask")
         content = ReportContent(
@@ -223,10 +238,10 @@ def build_report(folder: Path, shown_as: Path | None = None) -> Path:
         if fig.mime == "image/png":
             _write_bytes(figures_dir / f"{index + 1:02d}_{_slug(fig.caption)}.png", fig.data)
     page = render_html(content)
-    write_text_atomically(folder / "report.html", page)
-    _write_bytes(folder / "report.pdf", render_pdf(content))
-    log.info("report written in %.1f s: %s", time.perf_counter() - start, (shown_as or folder) / "report.html")
-    return folder / "report.html"
+    write_text_atomically(folder / REPORT_HTML_NAME, page)
+    _write_bytes(folder / REPORT_PDF_NAME, render_pdf(content))
+    log.info("report written in %.1f s: %s", time.perf_counter() - start, (shown_as or folder) / REPORT_HTML_NAME)
+    return folder / REPORT_HTML_NAME
 
 
 def _slug(text: str) -> str:
@@ -235,12 +250,12 @@ def _slug(text: str) -> str:
 
 
 def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Path) -> ReportContent:
-    summary = _read_json(folder / "summary.json")
-    change_table = _read_json(folder / "change_table.json")
+    summary = _read_json(folder / SUMMARY_NAME)
+    change_table = _read_json(folder / f"{CHANGE_TABLE_NAME}.json")
     names: list[str] = summary["studies"]
-    common = folder / "common"
-    displays = [DisplayImage.of(read_volume(common / f"flair_{n}_space-common.nii.gz"),
-                                read_labels(common / f"change_map_{n}_space-common.nii.gz")) for n in names]
+    common = folder / COMMON_DIR
+    displays = [DisplayImage.of(read_volume(common / common_name("flair", n)),
+                                read_labels(common / common_name("change_map", n))) for n in names]
     last = displays[-1]
     figures = [Figure(f"{names[-1]}: lesions coloured by change since {names[-2]} (common space, radiological view)",
                       overlay_montage(last, CHANGE_PALETTE, f"Change {names[-2]} -> {names[-1]}"))]
@@ -253,7 +268,7 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
     warnings: list[str] = list(summary.get("qc_warnings", []))
     for name in names:
         uid = provenance.get("dicom_series", {}).get(name, {}).get("flair")
-        change = read_labels(folder / name / "change_map_space-native.nii.gz")
+        change = read_labels(folder / name / CHANGE_MAP_NAME)
         _write_dicom_seg(change, provenance, f"{name}_flair", uid, folder / name / DICOM_SEG_CHANGE,
                          {code: label.split(":")[0][:60] if code != 4 else "enlarging lesion: new growth"
                           for code, label in CHANGE_LABELS.items()}, "lesionwatch lesion change map")

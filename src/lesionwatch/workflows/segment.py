@@ -22,9 +22,16 @@ from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
+from lesionwatch.workflows.layout import (
+    LABELS_NAME,
+    MASK_NAME,
+    PROBABILITY_NAME,
+    PROVENANCE_NAME,
+    REGIONS_NAME,
+    SUMMARY_NAME,
+)
 from lesionwatch.workflows.preprocess import (
     NATIVE,
-    PROVENANCE_NAME,
     RunOptions,
     check_output_folder,
     output_folder,
@@ -39,11 +46,6 @@ from lesionwatch.workflows.tables import write_lesion_table
 
 log = logging.getLogger(__name__)
 
-MASK_NAME = "lesion_mask_space-native.nii.gz"
-PROBABILITY_NAME = "lesion_probability_space-native.nii.gz"
-LABELS_NAME = "lesion_labels_space-native.nii.gz"
-REGIONS_NAME = "regions_space-native.nii.gz"
-SUMMARY_NAME = "summary.json"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Any
 
 from lesionwatch.io.atomic import write_json_atomically, write_text_atomically
 from lesionwatch.lesions.table import LesionTable
-
-LESION_TABLE_NAME = "lesion_table"
+from lesionwatch.workflows.layout import LESION_TABLE_NAME
 
 
 def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
