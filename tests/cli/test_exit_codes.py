@@ -111,6 +111,12 @@ def test_an_output_path_that_is_a_file_is_called_a_file(tmp_path: Path, flair: P
     assert code == EXIT_USAGE
     assert err.splitlines()[0] == f"error: {out}: is a file, not a folder. Choose another --out."
     assert out.read_text() == "notes"
+    under = out / "results"  # a folder that cannot be made: a file on its path
+    code, err = _run(["segment", "--flair", str(flair), "--out", str(under)], capsys)
+    assert code == EXIT_USAGE
+    assert err.splitlines()[0] == (f"error: {under}: cannot be created, {out} is a file, not a folder. Choose "
+                                   "another --out.")
+    assert out.read_text() == "notes"
 
 
 def test_a_killed_runs_staging_folders_are_removed_by_the_next_run(tmp_path: Path) -> None:
