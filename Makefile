@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.lesionwatch-installed
 DEMO_OUT ?= lesionwatch-demo
 
-.PHONY: demo test lint env clean
+.PHONY: demo test test-fast lint env clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+# the unit tests without the end-to-end runs (tests marked slow, tests/integration, the browser test): minutes
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" --ignore=tests/integration --ignore=tests/web/test_e2e.py
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 

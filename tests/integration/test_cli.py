@@ -37,16 +37,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.strip() == f"lesionwatch {__version__}"
 
 
-def test_models_list_shows_the_default_and_its_cross_validated_scores(capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_list_shows_the_default_and_its_held_out_scores(capsys: pytest.CaptureFixture[str]) -> None:
     from lesionwatch.models.card import read_card, resolve_model_dir
 
     card = read_card(resolve_model_dir("default"))
-    runs = card.metrics["mean_over_runs_at_shipped_point"]  # scored at the card's own threshold, not an earlier one
     code, out, _ = run(["models", "list"], capsys)
     assert code == 0 and out.startswith("default ")
-    n = len(runs["runs"])
-    expected = f"Dice {runs['dice']} / lesion F1 {runs['lesion_f1']} on unseen patients (mean of {n} runs)"
-    assert expected in out and f"threshold {card.threshold}  min {card.min_lesion_volume_mm3:g} mm3" in out
+    for site, row in card.metrics["leave_one_site_out"].items():  # every held-out site's figures, as the card has
+        assert f"{site} {row['dice']:.3f} / {row['lesion_f1']:.3f}" in out
+    assert f"threshold {card.threshold:g}  min {card.min_lesion_volume_mm3:g} mm3" in out
 
 
 def test_preprocess_writes_mask_in_native_grid_with_provenance(

@@ -106,8 +106,10 @@ def test_shipped_default_model_is_installed_with_a_complete_card() -> None:
     card = read_card(resolve_model_dir("default"))
     assert card.inputs == ("flair", "t1")
     assert card.training["train_patients"]
-    # the threshold was chosen on patients the model (or, for an ensemble, each member) never trained on
-    assert card.training.get("validation_patients") or card.metrics.get("threshold_chosen_on")
+    # the card carries the leave-one-site-out table, scored at the operating point the model ships with
+    assert card.metrics["leave_one_site_out"]
+    point = card.metrics["operating_point"]
+    assert (point["threshold"], point["min_lesion_volume_mm3"]) == (card.threshold, card.min_lesion_volume_mm3)
     assert 0.0 < card.threshold < 1.0
     total = sum(p.stat().st_size for p in resolve_model_dir("default").iterdir())
     assert total < 50 * 1024 * 1024

@@ -507,25 +507,15 @@ models_app = typer.Typer(help="List and inspect installed models.", no_args_is_h
 @models_app.command("list")
 def models_list() -> None:
     """List the models installed with lesionwatch."""
-    from lesionwatch.models.card import list_installed_models, read_card
+    from lesionwatch.models.card import list_installed_models, read_card, validation_summary
 
     folders = list_installed_models()
     if not folders:
         typer.echo("no models installed")
     for folder in folders:
         card = read_card(folder)
-        dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
-        # every cross-validation run of the recipe, where the card has them: one run is as noisy as the effects;
-        # the runs scored at the card's own operating point first
-        runs = card.metrics.get("mean_over_runs_at_shipped_point", card.metrics.get("mean_over_runs", {}))
-        if {"dice", "lesion_f1", "runs"} <= runs.keys():
-            unseen, runs_note = [runs["dice"], runs["lesion_f1"]], f" (mean of {len(runs['runs'])} runs)"
-        else:
-            unseen, runs_note = card.metrics.get("cross_validation_unseen", {}).get("mean_over_cases"), ""
-        score = (f"validation Dice {dice}" if dice is not None or not unseen else
-                 f"cross-validated Dice {unseen[0]} / lesion F1 {unseen[1]} on unseen patients{runs_note}")
         typer.echo(f"{folder.name:<12} {card.name} {card.version}  inputs {','.join(card.inputs)}  "
-                   f"threshold {card.threshold}  min {card.min_lesion_volume_mm3:g} mm3  {score}")
+                   f"threshold {card.threshold:g}  min {card.min_lesion_volume_mm3:g} mm3  {validation_summary(card)}")
 
 
 @models_app.command("show")

@@ -61,6 +61,19 @@ class ModelCard:
 SIZE_BIN_LABELS = {"small_lt10": "< 10", "medium_10_100": "10-100", "large_gt100": "> 100"}
 
 
+def validation_summary(card: ModelCard) -> str:
+    """One line of what the card says the model scores: per held-out site Dice / lesion F1 (the
+    leave-one-site-out table), else its validation Dice at its threshold, else that it records none."""
+    table = card.metrics.get("leave_one_site_out")
+    if table:
+        sites = ", ".join(f"{site} {row['dice']:.3f} / {row['lesion_f1']:.3f}" for site, row in table.items())
+        missing = card.metrics.get("not_scored")
+        return (f"held out, Dice / lesion F1: {sites}"
+                + (f" ({', '.join(missing)} not scored)" if missing else ""))
+    dice = card.metrics.get("validation_dice_by_threshold", {}).get(str(card.threshold))
+    return f"validation Dice {dice}" if dice is not None else "no validation recorded"
+
+
 def describe_card(card: ModelCard) -> str:
     """A card for people: identity, inputs, training data and recipe, operating point and the validation table
     (`metrics.leave_one_site_out`, which the validation code writes), as Markdown."""
@@ -86,6 +99,9 @@ def describe_card(card: ModelCard) -> str:
                      f"{row['scans']} | {row['dice']:.3f} | {row['lesion_f1']:.3f} | {row['lesion_tpr']:.3f} | "
                      f"{row['lesion_fpr']:.3f} | "
                      + " | ".join(f"{tpr.get(k, float('nan')):.2f}" for k in SIZE_BIN_LABELS) + " |")
+    missing = card.metrics.get("not_scored")
+    if missing:
+        lines += ["", f"Not scored on this card: {', '.join(missing)} held out."]
     lines += ["", "| scan | Dice | lesion F1 | truth ml | predicted ml | volume error |", "|---" * 6 + "|"]
     for row in table.values():
         for scan in row.get("per_scan", []):
