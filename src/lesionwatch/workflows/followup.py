@@ -81,15 +81,17 @@ def _to_native(labels: LabelVolume, analysis: StudyAnalysis, space: CommonSpace,
     return LabelVolume(moved.array, native.affine, native.header)
 
 
-def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig
+def registration_masks(analyses: list[StudyAnalysis]) -> list[LabelVolume]:
+    """Each study's brain mask on the grid of its bias-corrected FLAIR (what the studies are aligned and compared
+    as heads on)."""
+    return [resample(a.pre.native_brain_mask, Grid.of(a.pre.bias_corrected_flair)) for a in analyses]
+
+
+def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, masks: list[LabelVolume]
                    ) -> tuple[CommonSpace, LongitudinalResult]:
-    """Align the analysed studies and classify lesion change; returns the space and the result."""
-    flairs, masks = [], []
-    for a in analyses:
-        flair = a.pre.bias_corrected_flair
-        flairs.append(flair)
-        masks.append(resample(a.pre.native_brain_mask, Grid.of(flair)))
-    space = align_studies(flairs, masks, config.alignment)
+    """Align the analysed studies (`masks`: their `registration_masks`) and classify lesion change; returns the
+    space and the result."""
+    space = align_studies([a.pre.bias_corrected_flair for a in analyses], masks, config.alignment)
     common_flairs = [_to_common(a.pre.channels["flair"], space, i) for i, a in enumerate(analyses)]
     probabilities = [_to_common(a.probability, space, i) for i, a in enumerate(analyses)]
     brains = [resample(a.pre.brain_mask, space.grid, world_transform=space.common_to_study[i]).mask
@@ -192,9 +194,11 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                         for i, study in zip(inputs, studies, strict=True)]
             bar.stage("align and compare")
             start = time.perf_counter()
-            space, result = joint_analysis(analyses, config)
+            masks = registration_masks(analyses)
+            space, result = joint_analysis(analyses, config, masks)
             joint_s = round(time.perf_counter() - start, 3)
-            warnings = _check_one_head(analyses, space, names, inputs, refuse=not options.accept_implausible)
+            warnings = _check_one_head(analyses, space, masks, names, inputs,
+                                       refuse=not options.accept_implausible)
             bar.stage("write")
             outputs, summaries = _write(stage, names, analyses, space, result, segmentation, options,
                                         warnings)
@@ -221,10 +225,9 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     return out_dir
 
 
-def _check_one_head(analyses: list[StudyAnalysis], space: CommonSpace, names: list[str], inputs: list[StudyInputs],
-                    *, refuse: bool) -> list[str]:
+def _check_one_head(analyses: list[StudyAnalysis], space: CommonSpace, masks: list[LabelVolume], names: list[str],
+                    inputs: list[StudyInputs], *, refuse: bool) -> list[str]:
     """Refuse (or, without `refuse`, return as warnings) the reasons the studies cannot be one head."""
-    masks = [resample(a.pre.native_brain_mask, Grid.of(a.pre.bias_corrected_flair)) for a in analyses]
     icvs = [a.regions.intracranial_volume_mm3 for a in analyses]
     problems = [p for i in range(1, len(analyses)) for p in head_problems(match_heads(space, masks, icvs, i), names[i])]
     if problems and refuse:
