@@ -36,7 +36,11 @@ class ImplausibleInputError(LesionwatchError, ValueError):
 
 
 class SpatialMismatchError(LesionwatchError, ValueError):
-    """Two images that must overlap in world space do not."""
+    """Two images that must overlap in world space do not; `sequence` names the one at fault where known."""
+
+    def __init__(self, message: str, sequence: str | None = None) -> None:
+        super().__init__(message)
+        self.sequence = sequence
 
 
 class RegistrationError(LesionwatchError, RuntimeError):

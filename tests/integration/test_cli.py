@@ -131,6 +131,7 @@ def test_t1_that_does_not_overlap_is_refused(tmp_path: Path, stripped_case: dict
     code, _, err = run(["preprocess", "--flair", str(stripped_case["flair"]), "--t1", str(far_path),
                         "--out", str(out)], capsys)
     assert code == 2 and "do not overlap in space" in err
+    assert f"error: {far_path}: the T1 does not lie on the FLAIR: " in err  # names the file
     assert not out.exists()
 
 

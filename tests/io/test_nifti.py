@@ -103,3 +103,13 @@ def test_failed_write_leaves_no_file(tmp_path: Path, blob_volume: Volume) -> Non
     with pytest.raises(ValueError, match="must end in"):
         write_nifti(blob_volume, tmp_path / "x.txt")
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("dtype", "kind"), [(np.complex64, "complex"),
+                                             (np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]), "colour (RGB)")])
+def test_complex_and_colour_images_are_refused(tmp_path: Path, dtype: np.dtype, kind: str) -> None:
+    path = tmp_path / "image.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), dtype), np.eye(4)), str(path))
+    with pytest.raises(InputImageError, match=rf"image.nii.gz: holds {kind.replace('(', '.').replace(')', '.')} "
+                                              "voxels; expected one real intensity per voxel"):
+        read_volume(path)

@@ -56,6 +56,13 @@ def _load(path: Path) -> tuple[npt.NDArray[np.float64], nib.Nifti1Image]:
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise InputImageError(f"{path}: is a {type(img).__name__}, expected a NIfTI-1 or NIfTI-2 image.")
     _check_spatial_header(img, path)
+    dtype = np.dtype(img.get_data_dtype())
+    if dtype.kind == "c" or dtype.fields is not None:
+        names = dtype.names or ()
+        kind = ("complex" if dtype.kind == "c" else "colour (RGB)" if names[:3] == ("R", "G", "B")
+                else f"multi-channel ({', '.join(names)})")
+        raise InputImageError(f"{path}: holds {kind} voxels; expected one real intensity per voxel (a magnitude "
+                              "image). Export the magnitude image, or the scan in greyscale.")
     voxels = int(np.prod([int(d) for d in img.shape], dtype=np.float64))
     if voxels > MAX_VOXELS:
         raise InputImageError(f"{path}: the header declares {' x '.join(map(str, img.shape))} voxels ({voxels:,}), "

@@ -21,6 +21,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from lesionwatch.errors import SpatialMismatchError
 from lesionwatch.io.study import Study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.preprocessing.bias_correction import BiasCorrectionConfig, correct_bias
@@ -172,7 +173,12 @@ def preprocess(study: Study, config: PreprocessingConfig, *, on_stage: StageCall
     qc: dict[str, RegistrationQC] = {}
     with timer.run("register"):
         for name, image in others.items():
-            result = register(image, flair, config.registration)
+            try:
+                result = register(image, flair, config.registration)
+            except SpatialMismatchError as exc:
+                where = study.sources.get(name, name.upper())
+                raise SpatialMismatchError(f"{where}: the {name.upper()} does not lie on the FLAIR: {exc}",
+                                           name) from exc
             registered[name] = result.registered
             qc[name] = RegistrationQC(result.fixed_to_moving, result.mutual_information,
                                       result.normalized_mutual_information,
