@@ -52,7 +52,7 @@ SITES = ("mslesseg", "lesjak", "isbi")
 
 RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations", "4200", "--seed", "0",
           "--features", "12,24,48,96", "--per-lesion-fraction", "0.5", "--blob-weight", "0.5")
-"""`lesionwatch train` options of the shipped recipe (scripts/lib_recipe.sh), which every fold is trained with;
+"""`lesionwatch train` options of the shipped recipe, which every fold and the shipped model are trained with;
 options after `--` are appended and win (`train ... -- --iterations 1600`). ISBI trains on rater 1 (`mask1`);
 rater 2 is scored against as well."""
 
