@@ -11,9 +11,9 @@ Split: the classical baseline has no training, so every case is held out. For a 
 `--model` per cross-validation fold: each case is segmented by the first model whose card lists its patient
 neither for training nor for validation (its role is then "test"), so every figure is on an unseen patient.
 `--sweep` re-thresholds the saved probability maps of the unseen cases over a grid of thresholds and minimum lesion
-volumes (operating points chosen there are optimistic: they saw the cases they score); the JSON keeps every case at every point, and the
-Markdown lists the cases at the best one. `--rescore --sweep` re-thresholds an earlier run's saved maps under --out
-without segmenting again.
+volumes (an operating point chosen there is optimistic: it saw the cases it scores); the JSON keeps every case at
+every point, and the Markdown lists the cases at the best one. `--rescore --sweep` re-thresholds an earlier run's
+saved maps under --out without segmenting again.
 
 `--slice-thickness MM` first re-acquires every input of a case (FLAIR and T1) as a 2D axial scan with MM-thick
 slices (the slice profile's blur along the head's inferior-superior axis, then every MM mm kept; in-plane spacing
