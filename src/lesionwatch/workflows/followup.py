@@ -56,7 +56,6 @@ from lesionwatch.workflows.tables import write_table
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class LongitudinalConfig:
     """Configuration of a follow-up beyond segmentation.

@@ -30,7 +30,6 @@ from lesionwatch.workflows.provenance import build_provenance, config_dict
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class RunOptions:
     """Options shared by every workflow that writes an output folder.

@@ -47,7 +47,6 @@ from lesionwatch.workflows.tables import write_lesion_table
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SegmentationConfig:
     """How lesions are segmented.
@@ -56,7 +55,7 @@ class SegmentationConfig:
         method: "model" (a trained network, the default) or "classical" (the FLAIR-threshold baseline).
         model: installed model name or model folder, for method "model".
         threshold: probability at or above which a native voxel is lesion (the sensitivity control);
-            None takes the model card's value (chosen on validation data), 0.5 for the classical method.
+            None takes the model card's value, 0.5 for the classical method.
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
         classical: settings of the classical method.
