@@ -403,7 +403,7 @@ def write_card(folds: Folds, model: Path, allow_missing: bool = False) -> dict[s
                           **site_summary(scores_of(entry, site))} for site, entry in results.items()},
                **({"not_scored": missing} if missing else {})}
     updated = replace(card, threshold=float(threshold), min_lesion_volume_mm3=float(min_volume),
-                      metrics={**card.metrics, **metrics})
+                      metrics={**{k: v for k, v in card.metrics.items() if k != "not_scored"}, **metrics})
     write_json_atomically(Path(model) / CARD_NAME, updated.as_dict())
     return metrics
 

@@ -167,3 +167,7 @@ def test_the_card_refuses_a_table_that_does_not_describe_the_model(load_benchmar
     metrics = loso.write_card(folds, folds.out / "final", allow_missing=True)  # said so in the card instead
     assert metrics["not_scored"] == ["isbi"] and list(metrics["leave_one_site_out"]) == ["mslesseg", "lesjak"]
     assert read_card(folds.out / "final").metrics["not_scored"] == ["isbi"]
+    results["sites"]["isbi"] = json.loads(json.dumps(results["sites"]["lesjak"]))  # scored later (same point)
+    (folds.out / "loso.json").write_text(json.dumps(results))
+    assert "not_scored" not in loso.write_card(folds, folds.out / "final")
+    assert "not_scored" not in read_card(folds.out / "final").metrics  # the earlier card's list is gone too
