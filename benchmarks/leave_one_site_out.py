@@ -292,7 +292,7 @@ def format_tables(sites: dict[str, dict[str, Any]]) -> str:
         for s in row["per_scan"]:
             lines.append(f"| {s['case']} | {s['dice']:.3f} | {s['lesion_f1']:.3f} | {s['truth_lesions']:.1f} | "
                          f"{s['predicted_lesions']:.0f} | {s['truth_ml']:.2f} | {s['predicted_ml']:.2f} | "
-                         f"{_cell(s['volume_error'] and s['volume_error'] * 100, '+.0f')}% | "
+                         f"{'-' if s['volume_error'] is None else format(s['volume_error'] * 100, '+.0f')}% | "
                          f"{_cell(s['seconds'], '.0f')} | {_cell(s['peak_mb'], '.0f')} |")
     return "\n".join(lines) + "\n"
 
@@ -339,8 +339,8 @@ def score_folds(data: Path, folds: Folds, sites: tuple[str, ...], choose: bool, 
         point = OPERATING_POINT
         if choose:
             point = choose_operating_point({s: m for s, m in kept.items() if s != site}, site, truths)
-        scores = [replace(score_mask(c, k.mask(*point), truths), seconds=timing.get(c.name, (math.nan, math.nan))[0],
-                          peak_mb=timing.get(c.name, (math.nan, math.nan))[1]) for c, k in kept[site]]
+        scores = [replace(score_mask(c, k.mask(*point), truths), seconds=seconds, peak_mb=peak)
+                  for c, k in kept[site] for seconds, peak in [timing.get(c.name, (math.nan, math.nan))]]
         results[site] = site_entry(site, folds.model(site), cards[site], point, scores)
     results = {site: results[site] for site in SITES if site in results}
     write_json_atomically(results_file, {"protocol": PROTOCOL, "sites": results})

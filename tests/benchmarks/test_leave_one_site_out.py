@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -95,15 +96,13 @@ def _model(folder: Path, patients: list[str], recipe: dict) -> Path:
     card = ModelCard(name=folder.name, version="0", inputs=("flair", "t1"), spacing_mm=1.0, architecture="UNet3D",
                      architecture_args={}, weights_sha256="0" * 64, min_lesion_volume_mm3=5.0,
                      training={"train_patients": patients, "recipe": recipe})
-    (folder / CARD_NAME).write_text(__import__("json").dumps(card.as_dict()))
+    (folder / CARD_NAME).write_text(json.dumps(card.as_dict()))
     return folder
 
 
 def _loso_run(loso: ModuleType, tmp_path: Path, recipes: dict[str, dict] | None = None,
               points: dict[str, tuple[float, float]] | None = None) -> object:
     """RUN/loso.json of three sites, each scored as `score` does, and RUN/final trained on every site."""
-    import json
-
     from lesionwatch.models.card import read_card
 
     out = tmp_path / "run"
@@ -145,8 +144,6 @@ def test_the_card_gets_the_table_and_the_fixed_operating_point(load_benchmark: C
 
 def test_the_card_refuses_a_table_that_does_not_describe_the_model(load_benchmark: Callable[[str], ModuleType],
                                                                    tmp_path: Path) -> None:
-    import json
-
     from lesionwatch.models.card import read_card
 
     loso = load_benchmark("leave_one_site_out")

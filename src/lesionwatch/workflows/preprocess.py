@@ -64,12 +64,14 @@ def check_output_folder(out_dir: Path, force: bool) -> None:
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir}: is a file, not a folder. Choose another --out.")
-    ancestor = next((p for p in Path(out_dir).absolute().parents if p.exists()), None)
-    if ancestor is not None and not out_dir.exists() and not ancestor.is_dir():
-        raise OutputExistsError(f"{out_dir}: cannot be created, {ancestor} is a file, not a folder. Choose another "
-                                "--out.")
-    if ancestor is not None and not out_dir.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputExistsError(f"{out_dir}: cannot be created, {ancestor} is not writable. Choose another --out.")
+    if not out_dir.exists():  # the nearest folder on its path must be a writable folder
+        ancestor = next((p for p in Path(out_dir).absolute().parents if p.exists()), None)
+        if ancestor is not None and not ancestor.is_dir():
+            raise OutputExistsError(f"{out_dir}: cannot be created, {ancestor} is a file, not a folder. Choose "
+                                    "another --out.")
+        if ancestor is not None and not os.access(ancestor, os.W_OK | os.X_OK):
+            raise OutputExistsError(f"{out_dir}: cannot be created, {ancestor} is not writable. Choose another "
+                                    "--out.")
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise OutputExistsError(
             f"{out_dir}: output folder already exists. Choose another --out, or pass --force to replace it "
