@@ -425,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rescore", action="store_true", help="Replay the kept maps under --out; segment nothing.")
     parser.add_argument("--threads", type=int, default=2, help="Threads of each training run.")
     parser.add_argument("--candidate", action="store_true", help="Train the candidate recipe (RECIPE + CANDIDATE).")
-    parser.add_argument("extra", nargs="*", help="Extra options for `lesionwatch train` / `segment` (after --).")
-    args = parser.parse_args(argv)
+    parser.epilog = "Options after -- go to every `lesionwatch train` / `segment` call (`train -- --iterations 1600`)."
+    argv = sys.argv[1:] if argv is None else argv
+    # split by hand: argparse cannot take options meant for another program after a positional step
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.extra = argv[cut + 1:]
     data = shared_data_dir()
     if data is None:
         print("../shared/data is absent: nothing to validate")

@@ -73,6 +73,20 @@ def test_scoring_a_site_with_a_model_that_saw_it_exits_2_before_any_work(
     assert not out.exists()
 
 
+def test_options_after_the_double_dash_reach_every_training_run(
+        load_benchmark: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loso = load_benchmark("leave_one_site_out")
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("LESIONWATCH_SHARED_DATA", str(data))
+    calls = []
+    monkeypatch.setattr(loso, "train_folds", lambda *args: calls.append(args))
+    argv = ["train", "--out", str(tmp_path / "run"), "--sites", "lesjak", "--", "--lesion-contrast", "1.2,2"]
+    assert loso.main(argv) == 0
+    (_, folds, sites, threads, extra), = calls
+    assert (sites, threads, extra) == (("lesjak",), 2, ["--lesion-contrast", "1.2,2"])
+
+
 @pytest.mark.shared_data
 def test_the_three_sites_and_their_raters_are_found(load_benchmark: Callable[[str], ModuleType],
                                                     shared_data: Path) -> None:
