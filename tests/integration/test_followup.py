@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
 from lesionwatch.cli.main import main
 from lesionwatch.io.nifti import read_labels, read_volume, write_nifti
-from lesionwatch.io.volume import Volume
 from lesionwatch.longitudinal.change import ENLARGING_GROWTH, NEW
-from lesionwatch.preprocessing.resampling import Grid, resample
-from lesionwatch.synth import SynthConfig, generate_case
+from lesionwatch.synth import SynthConfig, generate_case, rescan
 
 pytestmark = pytest.mark.slow
 
 
-def test_followup_of_a_three_session_bids_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def three_sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A synthetic three-session BIDS subject and its follow-up folder (no report): (data, subject, out)."""
+    tmp_path = tmp_path_factory.mktemp("three_sessions")
     data = tmp_path / "bids"
     assert main(["--no-progress", "synth", "--out", str(data), "--timepoints", "3", "--seed", "4",
                  "--spacing-mm", "2", "--skull-stripped"]) == 0
     subject = next(data.glob("sub-*"))
     out = tmp_path / "fu"
-    assert main(["--no-progress", "followup", "--method", "classical", "--no-report", "--bids", str(subject),
-                 "--out", str(out)]) == 0
-    assert "follow-up written" in capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--no-progress", "followup", "--method", "classical", "--no-report", "--bids", str(subject),
+                     "--out", str(out)]) == 0
+    assert "follow-up written" in printed.getvalue()
+    return data, subject, out
+
+
+def test_followup_of_a_three_session_bids_subject(three_sessions: tuple[Path, Path, Path]) -> None:
+    data, subject, out = three_sessions
     summary = json.loads((out / "summary.json").read_text())
     assert summary["studies"] == ["ses-01", "ses-02", "ses-03"] and len(summary["intervals"]) == 2
     with (out / "change_table.csv").open() as f:
@@ -62,24 +71,43 @@ def test_followup_of_a_three_session_bids_subject(tmp_path: Path, capsys: pytest
                 assert activity[voxels].mean() < 0.2, lesion  # a stable lesion is not
 
 
-def test_study_against_moved_copy_of_itself_shows_no_activity(tmp_path: Path) -> None:
-    case = generate_case(12, SynthConfig(spacing_mm=2.0, skull_stripped=True, lesion_count=(10, 14),
-                                         lesion_volume_mm3=(40.0, 1500.0)), timepoints=1)
+def test_report_shows_each_new_and_enlarging_lesion_side_by_side(three_sessions: tuple[Path, Path, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, out = three_sessions
+    assert main(["--no-progress", "report", str(out)]) == 0
+    capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    rows = json.loads((out / "change_table.json").read_text())["rows"]
+    page = (out / "report.html").read_text()
+    names = summary["studies"]
+    active = 0
+    for before, after, interval in zip(names, names[1:], summary["intervals"], strict=False):
+        changed = [r for r in rows if r[f"change_{before}_to_{after}"] in ("new", "enlarging")]
+        assert len(changed) == interval["new_count"] + interval["enlarging_count"]
+        headline = (f"{interval['new_count']} new, {interval['enlarging_count']} enlarging since {before}"
+                    if changed else f"no new or enlarging lesion since {before}")
+        assert headline in page
+        for r in changed:
+            picture = out / "figures" / f"change_{after}_lesion{int(r['lesion_id']):04d}.png"
+            assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"Lesion {r['lesion_id']}: {r[f'change_{before}_to_{after}']}," in page
+        active += len(changed)
+    assert active >= 2  # the synthetic subject has activity to show
+    assert "<table class='sortable'>" in page
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_a_same_day_rescan_shows_no_activity(tmp_path: Path, seed: int) -> None:
+    """A pseudo-rescan (the same head moved, on another grid, with new bias and noise): nothing is new."""
+    case = generate_case(seed, SynthConfig(spacing_mm=2.0, skull_stripped=True, lesion_count=(10, 14),
+                                           lesion_volume_mm3=(40.0, 1500.0)), timepoints=1)
     flair = case.timepoints[0].images["flair"]
-    centre = flair.world_corners_mm().mean(axis=0)
-    move = np.eye(4)
-    move[:3, :3] = Rotation.from_euler("xyz", [4.0, -3.0, 6.0], degrees=True).as_matrix()
-    move[:3, 3] = centre - move[:3, :3] @ centre + np.array([3.3, -2.1, 1.7])
-    # the copy: the same head, moved, and resampled onto a grid of other voxel size
-    grid_affine = move @ flair.affine @ np.diag([0.9, 0.9, 0.9, 1.0])
-    shape = tuple(round(n / 0.9) for n in flair.shape)
-    moved = resample(flair, Grid(shape, grid_affine), world_transform=np.linalg.inv(move), order=3)
+    again = rescan({"flair": flair}, np.random.default_rng(seed))["flair"]
     write_nifti(flair, tmp_path / "a.nii.gz")
-    write_nifti(Volume(np.clip(moved.array, 0, None), moved.affine), tmp_path / "b.nii.gz")
+    write_nifti(again, tmp_path / "b.nii.gz")
     out = tmp_path / "fu"
     assert main(["--no-progress", "followup", "--method", "classical", "--no-report", "--flair",
-                 str(tmp_path / "a.nii.gz"), "--flair",
-                 str(tmp_path / "b.nii.gz"), "--out", str(out)]) == 0
+                 str(tmp_path / "a.nii.gz"), "--flair", str(tmp_path / "b.nii.gz"), "--out", str(out)]) == 0
     interval = json.loads((out / "summary.json").read_text())["intervals"][0]
     assert interval["new_count"] == 0 and interval["enlarging_count"] == 0
     assert abs(interval["volume_change_mm3"]) < 0.03 * interval["volume_before_mm3"]

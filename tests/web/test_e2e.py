@@ -100,6 +100,22 @@ def test_upload_follow_up_view_click_and_download(server: str, web_root: Path, t
         assert np.allclose(shown, target, atol=2.0), (shown, target)  # the crosshair went to the lesion
         page.screenshot(path=str(shots / "followup.png"))
 
+        interval = page.evaluate("fetch(api + '/result').then(r => r.json())")["summary"]["intervals"][0]
+        active = interval["new_count"] + interval["enlarging_count"]
+        assert active > 0  # the synthetic follow-up has new lesions to read
+        assert page.text_content("#headline") == f"{interval['new_count']} new, {interval['enlarging_count']} " \
+                                                 "enlarging since study1"
+        pictures = page.locator("figure.reading img")
+        assert pictures.count() == active
+        assert all(pictures.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(active))
+        page.locator("figure.reading").first.click()  # a reading moves the viewers to its lesion
+        time.sleep(0.5)
+        assert page.text_content("#coords") != after
+        page.click("th[data-column=volume_mm3_study2]")
+        page.click("th[data-column=volume_mm3_study2]")  # the second click sorts the largest first
+        volumes = [float(v) for v in page.locator("#lesions tr.lesion td:nth-child(3)").all_text_contents()]
+        assert volumes == sorted(volumes, reverse=True) and len(volumes) > 1
+
         with page.expect_download() as shot:
             page.click("#screenshot")
         assert shot.value.suggested_filename.endswith(".png")

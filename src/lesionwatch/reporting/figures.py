@@ -202,6 +202,56 @@ def orthogonal_views(display: DisplayImage, palette: Palette, centre: tuple[int,
     return png_bytes(fig)
 
 
+def _tissue_scaled(crop: npt.NDArray[np.float32], lesion: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """`crop` divided by the median of its non-lesion tissue (voxels above a tenth of its 99th percentile), so two
+    studies of other scanners or gains show their normal-appearing tissue at the same grey."""
+    top = float(np.percentile(crop, 99)) if crop.size else 0.0
+    tissue = crop[(crop > 0.1 * top) & ~lesion] if top > 0 else crop[:0]
+    scale = float(np.median(tissue)) if tissue.size else 1.0
+    return (crop / scale).astype(np.float32) if scale > 0 else crop
+
+
+def change_pair(before: DisplayImage, after: DisplayImage, lesion_before: npt.NDArray[np.bool_],
+                lesion_after: npt.NDArray[np.bool_], title: str, labels: tuple[str, str], colour: str,
+                half_width_mm: float = 25.0) -> bytes:
+    """Axial crops of one lesion in two studies side by side, for reading a change.
+
+    Both images and masks are RAS+ display arrays on one grid (the follow-up's common space). The slice is the one
+    holding most of the later lesion's voxels that were not lesion before (its new tissue), the crop
+    `half_width_mm` around the lesion's centre in that slice. Each crop is scaled to its own normal-appearing
+    tissue and both are shown with one window and level, so a brighter lesion is brighter on the page. Solid
+    outline: the lesion in that study; dashed, on the earlier study: where the lesion is in the later one.
+    """
+    grown = lesion_after & ~lesion_before
+    focus = grown if grown.any() else (lesion_after if lesion_after.any() else lesion_before)
+    if not focus.any():
+        raise ValueError("change_pair: the lesion is empty in both studies")
+    k = int(focus.sum(axis=(0, 1)).argmax())
+    ci, cj = (round(c) for c in ndimage.center_of_mass(focus[:, :, k]))
+    sx, sy, _ = before.spacing_mm
+    hi, hj = max(int(half_width_mm / sx), 4), max(int(half_width_mm / sy), 4)
+    win = (slice(max(ci - hi, 0), ci + hi + 1), slice(max(cj - hj, 0), cj + hj + 1), slice(k, k + 1))
+    union = (lesion_before | lesion_after)[win]
+    crops = [_tissue_scaled(d.image[win].astype(np.float32), union) for d in (before, after)]
+    window = (0.0, float(max(np.percentile(c, 99.5) for c in crops)) * 1.1 or 1.0)
+    fig, axes = plt.subplots(1, 2, figsize=(5.6, 3.1), facecolor="black")
+    for ax, crop, mask, label in zip(axes, crops, (lesion_before[win], lesion_after[win]), labels, strict=True):
+        ax.imshow(_axial(crop, 0), cmap="gray", vmin=window[0], vmax=window[1], aspect=sy / sx,
+                  interpolation="nearest")
+        if mask.any():
+            ax.contour(_axial(mask, 0), [0.5], colors=[colour], linewidths=1.2)
+        if ax is axes[0] and lesion_after[win].any():
+            ax.contour(_axial(lesion_after[win], 0), [0.5], colors=[colour], linewidths=0.8, linestyles="dashed")
+        ax.set_title(label, color="white", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        _orientation_labels(ax)
+    _scale_bar(axes[0], sx, crops[0].shape[0], length_mm=10.0)
+    fig.suptitle(f"{title} (axial z = {after.world_z_mm(k):.0f} mm)", color="white", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return png_bytes(fig)
+
+
 def animation_frames(displays: Sequence[DisplayImage], palette: Palette, titles: Sequence[str],
                      width_px: int = 320, step_mm: float = 2.0) -> list[npt.NDArray[np.uint8]]:
     """RGB frames sweeping through the axial slices that hold the head, several studies side by side (same grid

@@ -17,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,14 @@ from lesionwatch.web.uploads import (
 from lesionwatch.workflows.layout import (
     CHANGE_TABLE_NAME,
     COMMON_DIR,
+    FIGURES_DIR,
     FLAIR_NAME,
     LABELS_NAME,
     LESION_TABLE_NAME,
     SUMMARY_NAME,
     common_name,
 )
+from lesionwatch.workflows.report import activity_headline, change_readings
 from lesionwatch.workflows.report import location_overlay as lesions_by_location
 
 log = logging.getLogger(__name__)
@@ -327,6 +330,13 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         centres = _lesion_centres_mm([result / COMMON_DIR / common_name("lesion_labels", n) for n in names])
         for row in out["changes"]["rows"]:
             row["viewer_mm"] = centres.get(int(row["lesion_id"]), [0.0, 0.0, 0.0])
+        out["headline"] = activity_headline(out["summary"]["intervals"])
+        # the reading view: each new or enlarging lesion, with its side-by-side crops where the report drew them
+        out["readings"] = [{**asdict(r), "caption": r.caption, "viewer_mm": centres.get(r.lesion_id, [0.0, 0.0, 0.0]),
+                            "figure": f"{FIGURES_DIR}/{r.figure}" if f"{FIGURES_DIR}/{r.figure}" in files else None}
+                           for r in change_readings(result)]
+        drawn = {r["figure"] for r in out["readings"]}
+        out["figures"] = [f for f in out["figures"] if f not in drawn]
         return out
 
     @app.get("/api/jobs/{job_id}/download/{key:path}")

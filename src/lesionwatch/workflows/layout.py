@@ -31,6 +31,9 @@ TRANSFORMS_NAME = "transforms.json"
 COMMON_DIR = "common"
 """Follow-up subfolder of the studies in their common space (`common_name`)."""
 
+FIGURES_DIR = "figures"
+"""Subfolder of the report's pictures."""
+
 TASK_FILE = "task.json"
 """A cohort task's record, in its output folder."""
 
@@ -49,3 +52,9 @@ def common_name(kind: str, study: str) -> str:
     """File name, inside COMMON_DIR, of one study's image in the common space: kind "flair", "lesion_labels" or
     "change_map"."""
     return f"{kind}_{study}_space-common.nii.gz"
+
+
+def reading_figure_name(study: str, lesion_id: int) -> str:
+    """File name, inside FIGURES_DIR, of the side-by-side crops of one new or enlarging lesion of `study` (against
+    the study before it)."""
+    return f"change_{study}_lesion{lesion_id:04d}.png"

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from lesionwatch.reporting.figures import (
     LOCATION_PALETTE,
     DisplayImage,
     animation_frames,
+    change_pair,
     largest_lesion_centre,
     location_volume_plot,
     orthogonal_views,
@@ -49,6 +51,7 @@ from lesionwatch.workflows.layout import (
     CHANGE_MAP_NAME,
     CHANGE_TABLE_NAME,
     COMMON_DIR,
+    FIGURES_DIR,
     FLAIR_NAME,
     LABELS_NAME,
     LESION_TABLE_NAME,
@@ -58,12 +61,12 @@ from lesionwatch.workflows.layout import (
     REPORT_PDF_NAME,
     SUMMARY_NAME,
     common_name,
+    reading_figure_name,
     registered_name,
 )
 
 log = logging.getLogger(__name__)
 
-FIGURES_DIR = "figures"
 DICOM_SEG_MASK = "lesion_mask_seg.dcm"
 DICOM_SEG_CHANGE = "change_map_seg.dcm"
 TABLE_COLUMNS = ("lesion_id", "volume_mm3", "location", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
@@ -249,6 +252,91 @@ def _slug(text: str) -> str:
     return "_".join(words[:4])
 
 
+ACTIVE_CHANGES = ("new", "enlarging")
+"""The change classes a follow-up is read for (disease activity), in the order the report shows them."""
+MAX_READINGS = 60
+"""Most side-by-side pictures of new and enlarging lesions drawn per report; the change table lists them all."""
+
+
+@dataclass(frozen=True)
+class ChangeReading:
+    """One new or enlarging lesion of a follow-up, as the reading view shows it.
+
+    Attributes:
+        lesion_id: the id every study's lesion map and table share.
+        before, after: the two studies (folder names), in time order.
+        change: "new" or "enlarging".
+        location: location class in the later study's lesion table.
+        volume_before_mm3, volume_after_mm3: volumes in the common grid.
+        figure: the crops' file name inside FIGURES_DIR (`layout.reading_figure_name`).
+    """
+
+    lesion_id: int
+    before: str
+    after: str
+    change: str
+    location: str
+    volume_before_mm3: float
+    volume_after_mm3: float
+    figure: str
+
+    @property
+    def caption(self) -> str:
+        return (f"Lesion {self.lesion_id}: {self.change}, {self.location.replace('_', ' ')}; {self.before} "
+                f"{self.volume_before_mm3:.0f} mm3 -> {self.after} {self.volume_after_mm3:.0f} mm3")
+
+
+def change_readings(folder: Path) -> list[ChangeReading]:
+    """Every new and enlarging lesion of a follow-up folder, interval by interval: new ones first, the largest
+    first within a class."""
+    names: list[str] = _read_json(folder / SUMMARY_NAME)["studies"]
+    rows = _read_json(folder / f"{CHANGE_TABLE_NAME}.json")["rows"]
+    readings = []
+    for before, after in zip(names, names[1:], strict=False):
+        locations = {int(r["lesion_id"]): str(r["location"])
+                     for r in _read_json(folder / after / f"{LESION_TABLE_NAME}.json")["rows"]}
+        active = [r for r in rows if r[f"change_{before}_to_{after}"] in ACTIVE_CHANGES]
+        active.sort(key=lambda r: (ACTIVE_CHANGES.index(r[f"change_{before}_to_{after}"]),
+                                   -float(r[f"volume_mm3_{after}"]) + float(r[f"volume_mm3_{before}"])))
+        for r in active:
+            lesion = int(r["lesion_id"])
+            readings.append(ChangeReading(lesion, before, after, r[f"change_{before}_to_{after}"],
+                                          locations.get(lesion, "unknown"), float(r[f"volume_mm3_{before}"]),
+                                          float(r[f"volume_mm3_{after}"]), reading_figure_name(after, lesion)))
+    return readings
+
+
+def activity_headline(intervals: list[dict[str, Any]]) -> str:
+    """The follow-up at one glance: "2 new, 1 enlarging since study1" for each interval."""
+    lines = []
+    for interval in intervals:
+        before = interval["interval"].split(" -> ")[0]
+        new, enlarging = interval["new_count"], interval["enlarging_count"]
+        if new or enlarging:
+            lines.append(f"{new} new, {enlarging} enlarging since {before}")
+        else:
+            lines.append(f"no new or enlarging lesion since {before}")
+    return "; ".join(lines)
+
+
+def _reading_figures(folder: Path, readings: list[ChangeReading], figures_dir: Path) -> list[Figure]:
+    """Draw the crops of each reading (the first MAX_READINGS) and write them into `figures_dir`."""
+    common = folder / COMMON_DIR
+    shown = readings[:MAX_READINGS]
+    images = {n: DisplayImage.of(read_volume(common / common_name("flair", n)))
+              for n in {r.before for r in shown} | {r.after for r in shown}}
+    ids = {n: reorient_to_ras(read_labels(common / common_name("lesion_labels", n))).array for n in images}
+    colours = {"new": CHANGE_PALETTE[2][1], "enlarging": CHANGE_PALETTE[3][1]}
+    figures = []
+    for r in shown:
+        data = change_pair(images[r.before], images[r.after], ids[r.before] == r.lesion_id,
+                           ids[r.after] == r.lesion_id, f"Lesion {r.lesion_id}: {r.change}", (r.before, r.after),
+                           colours[r.change])
+        _write_bytes(figures_dir / r.figure, data)
+        figures.append(Figure(r.caption, data))
+    return figures
+
+
 def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Path) -> ReportContent:
     summary = _read_json(folder / SUMMARY_NAME)
     change_table = _read_json(folder / f"{CHANGE_TABLE_NAME}.json")
@@ -276,6 +364,8 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
         figures.append(Figure(f"{name}: quality control", study_figs[0].data))
         warnings += [f"{name}: {w}" for w in study_summary["qc_warnings"]]
     figures += _animation(displays, figures_dir)
+    readings = change_readings(folder)
+    reading_figures = _reading_figures(folder, readings, figures_dir)
     lines: dict[str, str] = {"studies": " -> ".join(names), "common space": summary["common_space"]}
     for interval in summary["intervals"]:
         lines[interval["interval"]] = (
@@ -289,13 +379,16 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
     columns = change_table["columns"]
     tables = [Table("Lesions across studies", columns, [[r.get(c) for c in columns] for r in change_table["rows"]],
                     note="Volumes in the common grid (mm3). Enlarging: volume x1.5 or more and +10 mm3; shrinking: "
-                         "x0.67 or less and -10 mm3.")]
+                         "x0.67 or less and -10 mm3. Click a column heading to sort.")]
     first = read_volume(folder / names[0] / FLAIR_NAME)
     registered = sorted(p.name.split("_")[0] for p in (folder / names[0]).glob("*_space-native_desc-registered.nii.gz"))
+    more = len(readings) - len(reading_figures)
     return ReportContent(
         title="Lesion follow-up", identifiers=_identifiers(provenance),
-        acquisition=_acquisition(first, ["flair", *registered]),
-        summary=lines, figures=figures, tables=tables, warnings=warnings, model=_model(provenance),
+        acquisition=_acquisition(first, ["flair", *registered]), headline=activity_headline(summary["intervals"]),
+        summary=lines, readings=reading_figures,
+        readings_note=(f"{more} more new or enlarging lesions are listed in the table, not drawn." if more else ""),
+        figures=figures, tables=tables, warnings=warnings, model=_model(provenance),
         provenance=_provenance(provenance))
 
 

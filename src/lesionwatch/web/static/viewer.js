@@ -57,20 +57,45 @@ function goTo(mm) {
   }
 }
 
-// a table whose rows (one per lesion, with its centre in the viewers' space) move every viewer's crosshair there
-function clickableTable(columns, rows) {
-  const head = "<tr>" + columns.map(c => `<th class="text">${escapeHtml(c)}</th>`).join("") + "</tr>";
-  const body = rows.map(r =>
+// a table whose rows (one per lesion, with its centre in the viewers' space) move every viewer's crosshair there;
+// a click on a heading sorts the rows by that column (again: the other way)
+function clickableTable(columns, rows, order = {column: null, up: true}) {
+  const key = v => (typeof v === "number" ? v : (isNaN(parseFloat(v)) ? String(v ?? "") : parseFloat(v)));
+  const sorted = order.column === null ? rows : [...rows].sort((a, b) => {
+    const x = key(a[order.column]), y = key(b[order.column]);
+    return (x < y ? -1 : x > y ? 1 : 0) * (order.up ? 1 : -1);
+  });
+  const arrow = c => (c === order.column ? (order.up ? " ▲" : " ▼") : "");
+  const head = "<tr>" + columns.map(c =>
+    `<th class="text sortable" data-column="${escapeHtml(c)}">${escapeHtml(c)}${arrow(c)}</th>`).join("") + "</tr>";
+  const body = sorted.map(r =>
     `<tr class="lesion" data-id="${r.lesion_id}" data-mm="${r.viewer_mm.join(",")}">` +
     columns.map(c => `<td class="text">${escapeHtml(r[c] ?? "")}</td>`).join("") + "</tr>");
   const el = document.getElementById("lesions");
   el.innerHTML = head + (body.length ? body.join("") :
     `<tr><td colspan="${columns.length}" class="text">no lesions</td></tr>`);
+  el.querySelectorAll("th.sortable").forEach(th => th.onclick = () => {
+    const column = th.dataset.column;
+    clickableTable(columns, rows, {column, up: order.column === column ? !order.up : true});
+  });
   el.querySelectorAll("tr.lesion").forEach(tr => tr.onclick = () => {
     el.querySelectorAll("tr.selected").forEach(x => x.classList.remove("selected"));
     tr.classList.add("selected");
     goTo(tr.dataset.mm.split(",").map(Number));
   });
+}
+
+// the reading view: every new and enlarging lesion, its crops in the earlier and later study side by side
+function readingView(readings) {
+  if (!readings.length) return;
+  document.getElementById("readings-card").hidden = false;
+  const el = document.getElementById("readings");
+  el.innerHTML = readings.map((r, i) =>
+    `<figure class="reading" data-index="${i}">` +
+    (r.figure ? `<img src="${api}/download/${r.figure}" alt="${escapeHtml(r.caption)}">` :
+                `<p class="hint">no picture (the report was not written)</p>`) +
+    `<figcaption>${escapeHtml(r.caption)}</figcaption></figure>`).join("");
+  el.querySelectorAll("figure.reading").forEach(f => f.onclick = () => goTo(readings[Number(f.dataset.index)].viewer_mm));
 }
 
 function lesionTable(table) {
@@ -130,7 +155,9 @@ async function main() {
                      "FLAIR, lesions by location");
   } else {
     legend(CHANGE);
+    document.getElementById("headline").textContent = result.headline;
     changeTable(result.changes);
+    readingView(result.readings);
     document.getElementById("canvases").classList.add("pair");
     document.getElementById("view").value = "axial";
     for (const [i, study] of result.volumes.studies.entries()) {
