@@ -11,7 +11,7 @@ DEMO_OUT ?= lesionwatch-demo
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[pdf,dicom,cohort,web,dev]'
 	@# headless Chromium for the browser end-to-end test (best effort: the test skips cleanly without it)
 	-@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 	  apt-get install -y -q chromium >/dev/null 2>&1; } || echo "note: no chromium; the browser test will be skipped"

@@ -1,7 +1,7 @@
 """Run `lesionwatch followup` on the longitudinal cases of ../shared/data and score the change detection.
 
 Usage:
-    python benchmarks/followup.py [--out benchmarks/results/followup] [--cases lesjak_patient01 ...]
+    python benchmarks/followup.py [--out benchmarks/results/followup] [--cases lesjak_patient01 ... rescans]
                                   [-- EXTRA FOLLOWUP ARGS]
 
 Cases:
@@ -10,6 +10,10 @@ Cases:
   4: new lesions and growth of enlarging lesions) is carried there with the expert's study-2 transform. The
   registration is scored against the expert transforms: mean displacement (mm) of study-1 brain points between
   our study1->study2 mapping and the expert's.
+- rescans (`--cases rescans`): five real scans, each against a pseudo-rescan of itself (`lesionwatch.synth.rescan`:
+  the head moved by up to 4 degrees and 4 mm, another voxel grid, new bias and noise; seed fixed per scan): MSLesSeg
+  P14 T1, P18, P39 and Lesjak patient26 (1 mm FLAIR + T1), ISBI training01 (raw 2D FLAIR with skull). Nothing
+  changed, so every new or enlarging lesion is false; the table gives their count and the lesion volume change.
 - mslesseg/P14 T1 -> T2 -> T3: per-time-point expert masks on one MNI grid. Truth change per interval: lesions of
   the later mask that touch no lesion of the earlier one (new), plus the growth voxels of lesions whose volume
   rose by half or more (enlarging, the rule lesionwatch uses). P14 was in the default model's TRAINING set, so
@@ -31,7 +35,7 @@ import SimpleITK as sitk
 
 from harness import lesionwatch_command, run_timed
 from lesionwatch.io.itk import ras_matrix_from_itk
-from lesionwatch.io.nifti import read_labels
+from lesionwatch.io.nifti import read_labels, read_volume, write_nifti
 from lesionwatch.io.volume import LabelVolume
 from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import evaluate_change
@@ -39,7 +43,8 @@ from lesionwatch.longitudinal.change import ACTIVITY_LABELS
 from lesionwatch.paths import shared_data_dir
 from lesionwatch.preprocessing.registration import mean_displacement_mm
 from lesionwatch.preprocessing.resampling import Grid, resample
-from lesionwatch.workflows.layout import BRAIN_MASK_NAME, CHANGE_MAP_NAME
+from lesionwatch.synth import rescan
+from lesionwatch.workflows.layout import BRAIN_MASK_NAME, CHANGE_MAP_NAME, SUMMARY_NAME
 
 
 def followup_cmd(flairs: list[Path], t1s: list[Path], out: Path, extra: list[str]) -> list[str]:
@@ -103,6 +108,40 @@ def mslesseg_p14(folder: Path, out: Path, extra: list[str]) -> list[dict[str, ob
     return rows
 
 
+RESCAN_SCANS = {
+    "mslesseg_P14_T1": ("mslesseg/P14/T1/P14_T1_FLAIR.nii.gz", "mslesseg/P14/T1/P14_T1_T1.nii.gz"),
+    "mslesseg_P18_T1": ("mslesseg/P18/T1/P18_T1_FLAIR.nii.gz", "mslesseg/P18/T1/P18_T1_T1.nii.gz"),
+    "mslesseg_P39_T1": ("mslesseg/P39/T1/P39_T1_FLAIR.nii.gz", "mslesseg/P39/T1/P39_T1_T1.nii.gz"),
+    "lesjak_patient26": ("lesjak_cross/patient26/FLAIR_N4_noneck_reduced_winsor_regtoFLAIR_brain_N4_regtoMNI.nii.gz",
+                         "lesjak_cross/patient26/T1_N4_noneck_reduced_winsor_regtoFLAIR_brain_N4_regtoMNI.nii.gz"),
+    "isbi_training01": ("isbi2015/training01/training01_01_flair.nii.gz", None),
+}
+"""The scans the pseudo-rescans are made of: (FLAIR, T1 or None), under ../shared/data."""
+
+
+def pseudo_rescans(data: Path, out: Path, extra: list[str]) -> list[dict[str, object]]:
+    """Follow each RESCAN_SCANS scan up against its pseudo-rescan: the count of new and enlarging lesions (all
+    false) and the lesion volume change."""
+    rows = []
+    for index, (name, (flair, t1)) in enumerate(RESCAN_SCANS.items()):
+        images = {"flair": read_volume(data / flair), **({"t1": read_volume(data / t1)} if t1 else {})}
+        again = rescan(images, np.random.default_rng(index))
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        flairs = [data / flair, write_nifti(again["flair"], folder / "rescan_flair.nii.gz")]
+        t1s = [data / t1, write_nifti(again["t1"], folder / "rescan_t1.nii.gz")] if t1 else []
+        wall, peak = run_timed(followup_cmd(flairs, t1s, folder / "followup", extra), name)
+        interval = json.loads((folder / "followup" / SUMMARY_NAME).read_text())["intervals"][0]
+        before = interval["volume_before_mm3"]
+        rows.append({"case": f"rescan_{name}", "new": interval["new_count"], "enlarging": interval["enlarging_count"],
+                     "volume_before_mm3": before, "volume_after_mm3": interval["volume_after_mm3"],
+                     "volume_change_percent": 100.0 * interval["volume_change_mm3"] / before if before else 0.0,
+                     "wall_s": wall, "peak_mb": peak, "t1": bool(t1)})
+    return rows
+
+
+RESCAN_COLUMNS = ("new", "enlarging", "volume_before_mm3", "volume_after_mm3", "volume_change_percent", "wall_s",
+                  "peak_mb")
 COLUMNS = ("truth_changes", "detected_changes", "false_positive_changes", "tpr", "f1", "change_dice",
            "registration_error_mm", "wall_s", "peak_mb")
 
@@ -124,12 +163,20 @@ def main() -> None:
                                                  args.extra)})
         elif name == "mslesseg_P14":
             rows += mslesseg_p14(data / "mslesseg" / "P14", args.out / name, args.extra)
-    lines = ["| case | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for row in rows:
-        cells = [row.get(c, "") for c in COLUMNS]
-        lines.append(f"| {row['case']} | " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c)
-                                                        for c in cells) + " |")
-    text = "\n".join(lines)
+        elif name == "rescans":
+            rows += pseudo_rescans(data, args.out / name, args.extra)
+    tables = []
+    for columns, kept in ((COLUMNS, [r for r in rows if not str(r["case"]).startswith("rescan_")]),
+                          (RESCAN_COLUMNS, [r for r in rows if str(r["case"]).startswith("rescan_")])):
+        if not kept:
+            continue
+        lines = ["| case | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for row in kept:
+            cells = [row.get(c, "") for c in columns]
+            lines.append(f"| {row['case']} | " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c)
+                                                            for c in cells) + " |")
+        tables.append("\n".join(lines))
+    text = "\n\n".join(tables)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "followup.md").write_text(text + "\n")
     (args.out / "followup.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")

@@ -54,7 +54,12 @@ class OutputExistsError(LesionwatchError, FileExistsError):
 
 
 class MissingDependencyError(LesionwatchError, ImportError):
-    """An optional dependency is not installed."""
+    """A dependency of an optional part is not installed; the message names the extra that installs it."""
+
+    @classmethod
+    def for_extra(cls, extra: str, what: str) -> MissingDependencyError:
+        """The error for `what` (e.g. "the PDF report") whose packages come with lesionwatch's `extra`."""
+        return cls(f"{what} needs the '{extra}' extra: pip install 'lesionwatch[{extra}]'")
 
 
 class ModelError(LesionwatchError, ValueError):

@@ -83,7 +83,7 @@ def test_options_after_the_double_dash_reach_every_training_run(
     monkeypatch.setattr(loso, "train_folds", lambda *args: calls.append(args))
     argv = ["train", "--out", str(tmp_path / "run"), "--sites", "lesjak", "--", "--lesion-contrast", "1.2,2"]
     assert loso.main(argv) == 0
-    (_, folds, sites, threads, extra), = calls
+    (_, _folds, sites, threads, extra), = calls
     assert (sites, threads, extra) == (("lesjak",), 2, ["--lesion-contrast", "1.2,2"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,20 @@ def test_report_command_rebuilds_without_touching_the_analysis(segmented: Path,
     assert "report:" in capsys.readouterr().out
     assert (segmented / "report.html").is_file()
     assert _digests(segmented) == before
+
+
+def test_without_the_pdf_extra_the_report_is_the_html_page(segmented: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if not installed
+    assert (segmented / "report.pdf").is_file()
+    assert main(["--no-progress", "report", str(segmented)]) == 0
+    capsys.readouterr()
+    assert (segmented / "report.html").is_file() and not (segmented / "report.pdf").exists()
+    assert "pip install 'lesionwatch[pdf]'" in caplog.text
+    monkeypatch.delitem(sys.modules, "weasyprint")
+    assert main(["--no-progress", "report", str(segmented)]) == 0  # the PDF is back for the tests after this one
+    assert (segmented / "report.pdf").is_file()
 
 
 def test_report_of_a_folder_that_is_not_an_output_fails_cleanly(tmp_path: Path,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lesionwatch.cli.main import STATE
-from lesionwatch.errors import ConfigError, OutputExistsError
+from lesionwatch.errors import ConfigError, MissingDependencyError, OutputExistsError
 from lesionwatch.io.study import StudyInputs
 from lesionwatch.preprocessing.bias_correction import BiasCorrectionConfig
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
@@ -258,10 +258,15 @@ def serve(
     """Start the web application (upload, progress, 2D/3D viewer, follow-up comparison)."""
     import secrets
 
-    import uvicorn
+    try:
+        import uvicorn
 
+        from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("lesionwatch"):
+            raise
+        raise MissingDependencyError.for_extra("web", "lesionwatch serve") from exc
     from lesionwatch.paths import web_token
-    from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
     from lesionwatch.web.uploads import UploadLimits
 
     loopback = host in ("127.0.0.1", "localhost", "::1")

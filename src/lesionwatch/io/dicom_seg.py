@@ -66,7 +66,7 @@ def dicom_segmentation(labels: LabelVolume, source_files: Sequence[Path], segmen
         import pydicom
         from pydicom.sr.codedict import codes
     except ImportError as exc:  # pragma: no cover - highdicom is a core dependency
-        raise MissingDependencyError("DICOM SEG output needs highdicom: pip install highdicom") from exc
+        raise MissingDependencyError.for_extra("dicom", "DICOM Segmentation output") from exc
     try:
         sources = [pydicom.dcmread(str(f)) for f in source_files]
     except Exception as exc:

@@ -162,8 +162,9 @@ def render_html(content: ReportContent, *, still_images_only: bool = False) -> s
     if content.readings or content.headline:
         parts.append("<h2>New and enlarging lesions</h2>")
     if content.readings:
-        parts.append("<p class='hint'>Each lesion in the earlier (left) and the later study (right), axial, one window and level "
-                     "for both; solid outline: the lesion in that study; dashed: where it is in the later one.</p>")
+        parts.append("<p class='hint'>Each lesion in the earlier (left) and the later study (right), axial, one window "
+                     "and level for both; solid outline: the lesion in that study; dashed: where it is in the later "
+                     "one.</p>")
         parts.append("<div class='readings'>" + "".join(_figure(f) for f in content.readings) + "</div>")
     elif content.headline:
         parts.append("<p>None.</p>")
@@ -189,6 +190,6 @@ def render_pdf(content: ReportContent) -> bytes:
     """The report as PDF (WeasyPrint), without the animations."""
     try:
         import weasyprint
-    except ImportError as exc:  # pragma: no cover - weasyprint is a core dependency
-        raise MissingDependencyError("the PDF report needs weasyprint: pip install weasyprint") from exc
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("pdf", "the PDF report") from exc
     return bytes(weasyprint.HTML(string=render_html(content, still_images_only=True)).write_pdf())

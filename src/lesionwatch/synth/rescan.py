@@ -52,8 +52,10 @@ def head_motion(rng: np.random.Generator, centre_mm: npt.NDArray[np.float64], co
 
 def _bias_field(shape: tuple[int, ...], rng: np.random.Generator, amplitude: float) -> npt.NDArray[np.float32]:
     axes = np.meshgrid(*[np.linspace(-1.0, 1.0, n) for n in shape], indexing="ij")
-    field = sum(rng.uniform(-1, 1) * a + rng.uniform(-1, 1) * a**2 for a in axes)
-    field = field / max(float(np.abs(field).max()), 1e-6)
+    field = np.zeros(shape)
+    for a in axes:
+        field += rng.uniform(-1, 1) * a + rng.uniform(-1, 1) * a**2
+    field /= max(float(np.abs(field).max()), 1e-6)
     return np.exp(np.log1p(amplitude) * field).astype(np.float32)
 
 
@@ -72,8 +74,10 @@ def rescan(images: dict[str, Volume], rng: np.random.Generator, config: RescanCo
     out = {}
     for name, image in images.items():
         affine = motion @ image.affine @ np.diag([scale, scale, scale, 1.0])
-        shape = tuple(max(1, round(n / scale)) for n in image.shape)
-        moved = resample(image, Grid(shape, affine), world_transform=np.linalg.inv(motion), order=3).array
+        nx, ny, nz = (max(1, round(n / scale)) for n in image.shape)
+        shape = (nx, ny, nz)
+        moved = resample(image, Grid(shape, affine), world_transform=np.asarray(np.linalg.inv(motion), np.float64),
+                         order=3).array
         moved = np.clip(moved, 0, None) * _bias_field(shape, rng, config.bias_amplitude)
         foreground = moved[moved > 0.1 * float(np.percentile(moved, 99))]
         sd = config.noise_fraction * (float(np.median(foreground)) if foreground.size else 1.0)

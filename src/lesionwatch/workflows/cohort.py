@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from lesionwatch import __version__
-from lesionwatch.errors import BidsLayoutError, ConfigError, InputImageError, LesionwatchError
+from lesionwatch.errors import (
+    BidsLayoutError,
+    ConfigError,
+    InputImageError,
+    LesionwatchError,
+    MissingDependencyError,
+)
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.bids import find_bids_session, list_bids_sessions
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
@@ -354,8 +360,8 @@ def _run_on_dask(tasks: list[CohortTask], out_dir: Path, config: CohortConfig, n
                  scheduler: str | None, on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     try:
         from distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - distributed is a core dependency
-        raise ConfigError("parallel and cluster runs need dask distributed: pip install 'dask[distributed]'") from exc
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("cohort", "parallel and cluster runs") from exc
     cluster = None
     if scheduler is None:
         cluster = local_cluster(n_workers)
@@ -449,11 +455,9 @@ def collect_group(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _write_parquet(rows: list[dict[str, Any]], columns: tuple[str, ...], path: Path) -> None:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
-        raise ConfigError("Parquet tables need pyarrow: pip install pyarrow") from exc
+    import pyarrow as pa  # run_group checked it is there
+    import pyarrow.parquet as pq
+
     table = pa.table({c: [r.get(c) for r in rows] for c in columns})
 
     def write(tmp: Path) -> None:
@@ -472,6 +476,10 @@ def run_group(out_dir: Path) -> dict[str, Path]:
     from lesionwatch.reporting.cohort import cohort_plot
     from lesionwatch.workflows.tables import write_table
 
+    try:  # before any table is written
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("cohort", "the cohort's Parquet tables") from exc
     out_dir = Path(out_dir)
     tables = collect_group(out_dir)
     if not tables["sessions"]:

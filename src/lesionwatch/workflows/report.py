@@ -12,6 +12,7 @@ Writes into the folder (never touching the analysis files):
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionwatch.errors import InputFileNotFoundError
+from lesionwatch.errors import InputFileNotFoundError, MissingDependencyError
 from lesionwatch.io.atomic import write_atomically, write_text_atomically
 from lesionwatch.io.dicom import list_series
 from lesionwatch.io.dicom_seg import dicom_segmentation
@@ -202,8 +203,12 @@ def _write_dicom_seg(labels: LabelVolume, provenance: dict[str, Any], input_key:
         log.warning("DICOM SEG not written: FLAIR series %s is no longer in %s", uid, folder)
         return
     version = provenance.get("versions", {}).get("lesionwatch", "0")
-    dataset = dicom_segmentation(labels, [Path(f) for f in series.files], segments,
-                                 series_description=description, software_version=version)
+    try:
+        dataset = dicom_segmentation(labels, [Path(f) for f in series.files], segments,
+                                     series_description=description, software_version=version)
+    except MissingDependencyError as exc:
+        log.warning("%s; %s not written", exc, path.name)
+        return
     def write(tmp: Path) -> None:
         dataset.save_as(str(tmp))
 
@@ -242,7 +247,11 @@ def build_report(folder: Path, shown_as: Path | None = None) -> Path:
             _write_bytes(figures_dir / f"{index + 1:02d}_{_slug(fig.caption)}.png", fig.data)
     page = render_html(content)
     write_text_atomically(folder / REPORT_HTML_NAME, page)
-    _write_bytes(folder / REPORT_PDF_NAME, render_pdf(content))
+    try:
+        _write_bytes(folder / REPORT_PDF_NAME, render_pdf(content))
+    except MissingDependencyError as exc:  # the HTML page is the report; an older PDF would contradict it
+        (folder / REPORT_PDF_NAME).unlink(missing_ok=True)
+        log.warning("%s; %s not written", exc, REPORT_PDF_NAME)
     log.info("report written in %.1f s: %s", time.perf_counter() - start, (shown_as or folder) / REPORT_HTML_NAME)
     return folder / REPORT_HTML_NAME
 
@@ -292,7 +301,7 @@ def change_readings(folder: Path) -> list[ChangeReading]:
     names: list[str] = _read_json(folder / SUMMARY_NAME)["studies"]
     rows = _read_json(folder / f"{CHANGE_TABLE_NAME}.json")["rows"]
     readings = []
-    for before, after in zip(names, names[1:], strict=False):
+    for before, after in itertools.pairwise(names):
         locations = {int(r["lesion_id"]): str(r["location"])
                      for r in _read_json(folder / after / f"{LESION_TABLE_NAME}.json")["rows"]}
         active = [r for r in rows if r[f"change_{before}_to_{after}"] in ACTIVE_CHANGES]
