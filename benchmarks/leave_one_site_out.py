@@ -56,12 +56,6 @@ RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations"
 options after `--` are appended and win (`train ... -- --iterations 1600`). ISBI trains on rater 1 (`mask1`);
 rater 2 is scored against as well."""
 
-CANDIDATE = ("--iterations", "1600", "--patch-size", "64", "--lesion-contrast", "1.1,2", "--confluent", "0.25",
-             "--thick-slice-mm", "2,6")
-"""The options the candidate recipe adds (faint to bright tissue-relative lesions, confluent periventricular
-bands, 2-6 mm slices, 64^3 patches); scored on the ISBI fold and not adopted (docs/model.md). `train --candidate`
-trains it."""
-
 OPERATING_POINT = (0.5, 10.0)
 """Threshold and minimum lesion volume (mm3) used without `--choose`: the conventional 0.5 and a 10 mm3 floor
 (lesions under 10 mm3 are below what two raters agree on), fixed before any scoring."""
@@ -363,8 +357,14 @@ def comparable_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
 
     defaults = json.loads(json.dumps(asdict(TrainingConfig())))
     recipe = dict(recipe or {})
-    merged = {**defaults, **recipe, "augmentation": {**defaults["augmentation"], **recipe.get("augmentation", {})}}
+    augmentation = {k: v for k, v in recipe.get("augmentation", {}).items() if RETIRED_OPTIONS.get(k, object()) != v}
+    merged = {**defaults, **recipe, "augmentation": {**defaults["augmentation"], **augmentation}}
     return {k: v for k, v in merged.items() if k != "max_minutes"}
+
+
+RETIRED_OPTIONS = {"p_tissue_contrast": 0.0, "match_small_lesions": False}
+"""Augmentation options that no longer exist, at the value that turned them off: a record holding one of them at
+that value ran what the recipe runs now; at any other value it ran something else, and stays unequal."""
 
 
 def write_card(folds: Folds, model: Path, allow_missing: bool = False) -> dict[str, Any]:
@@ -424,7 +424,6 @@ def main(argv: list[str] | None = None) -> int:
                         "the other sites' held-out maps (default: the fixed OPERATING_POINT).")
     parser.add_argument("--rescore", action="store_true", help="Replay the kept maps under --out; segment nothing.")
     parser.add_argument("--threads", type=int, default=2, help="Threads of each training run.")
-    parser.add_argument("--candidate", action="store_true", help="Train the candidate recipe (RECIPE + CANDIDATE).")
     parser.epilog = "Options after -- go to every `lesionwatch train` / `segment` call (`train -- --iterations 1600`)."
     argv = sys.argv[1:] if argv is None else argv
     # split by hand: argparse cannot take options meant for another program after a positional step
@@ -444,8 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = Folds(args.out, models, args.results)
     try:
         if args.step == "train":
-            train_folds(data, folds, tuple(args.sites), args.threads,
-                        [*CANDIDATE, *args.extra] if args.candidate else args.extra)
+            train_folds(data, folds, tuple(args.sites), args.threads, args.extra)
         elif args.step == "final":
             run_train(data, SITES, args.out / "final", "lesionwatch-unet-default", args.out / "cache", args.threads,
                       args.extra)

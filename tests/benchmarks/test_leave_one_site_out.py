@@ -182,3 +182,18 @@ def test_the_card_refuses_a_table_that_does_not_describe_the_model(load_benchmar
     (folds.out / "loso.json").write_text(json.dumps(results))
     assert "not_scored" not in loso.write_card(folds, folds.out / "final")
     assert "not_scored" not in read_card(folds.out / "final").metrics  # the earlier card's list is gone too
+
+
+def test_a_record_with_a_retired_option_turned_off_is_the_recipe_as_it_runs_now(
+        load_benchmark: Callable[[str], ModuleType]) -> None:
+    from dataclasses import asdict
+
+    from lesionwatch.training.trainer import TrainingConfig
+
+    loso = load_benchmark("leave_one_site_out")
+    now = json.loads(json.dumps(asdict(TrainingConfig())))
+    old = json.loads(json.dumps(now))
+    old["augmentation"].update(p_tissue_contrast=0.0, match_small_lesions=False)
+    assert loso.comparable_recipe(old) == loso.comparable_recipe(now)
+    old["augmentation"]["p_tissue_contrast"] = 0.5  # it ran an augmentation the recipe no longer has
+    assert loso.comparable_recipe(old) != loso.comparable_recipe(now)

@@ -411,12 +411,6 @@ def train(
         "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")] = 0.0,
     learning_rate: Annotated[float, typer.Option(
         "--learning-rate", min=0.0, help="Initial Adam learning rate (cosine decay to 5% of it).")] = 2e-3,
-    match_small_lesions: Annotated[bool, typer.Option(
-        "--match-small-lesions", help="Transplanted lesions under 100 mm3 take the brightness of the training "
-        "cases' small real lesions (fainter) instead of that of all lesion voxels.")] = False,
-    tissue_contrast: Annotated[float, typer.Option(
-        "--tissue-contrast", min=0.0, max=1.0, help="Share of patches whose FLAIR tissue contrasts (white matter, "
-        "cortex, faint and bright lesion) are pulled apart or pushed together at random.")] = 0.0,
     drop_t1: Annotated[float, typer.Option(
         "--drop-t1", min=0.0, max=1.0, help="Share of patches whose T1 is dropped (zeros, as for a study without "
         "a T1), so the model also segments from the FLAIR alone.")] = 0.3,
@@ -454,8 +448,6 @@ def train(
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
                             blob_weight=blob_weight, learning_rate=learning_rate,
                             augmentation=AugmentationConfig(per_lesion_fraction=per_lesion_fraction,
-                                                            match_small_lesions=match_small_lesions,
-                                                            p_tissue_contrast=tissue_contrast,
                                                             p_drop_t1=drop_t1, p_thick_slices=thick_slices,
                                                             thick_slice_mm=_range("--thick-slice-mm", thick_slice_mm),
                                                             lesion_contrast=None if lesion_contrast is None else

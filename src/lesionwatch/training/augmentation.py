@@ -30,9 +30,6 @@ class AugmentationConfig:
     `lesion_centred_fraction` of patches are centred on a lesion voxel drawn uniformly, so a lesion is picked in
     proportion to its volume; `per_lesion_fraction` of those instead pick one of the case's lesions uniformly
     (each lesion equally often, small ones included) and then a voxel of it (needs `index_lesions`).
-    `match_small_lesions` gives transplanted lesions under SMALL_LESION_MM3 the brightness of the training cases'
-    small real lesions (see `LesionIntensities.flair_small`) instead of that of all lesion voxels.
-    `p_tissue_contrast` of patches get `tissue_contrast_warp` on the FLAIR.
     `thick_slice_mm`: slice thickness range of the simulated 2D acquisition (working grid spacing 1 mm).
     `lesion_contrast`: when set, transplanted and pasted lesions take a FLAIR of the tissue under them times a
     ratio drawn log-uniformly from this range (1.1: barely visible; 2: very bright) and a T1 anywhere from the
@@ -53,61 +50,29 @@ class AugmentationConfig:
     p_transplant: float = 0.5
     p_field_of_view_cut: float = 0.15
     per_lesion_fraction: float = 0.0
-    match_small_lesions: bool = False
-    p_tissue_contrast: float = 0.0
     thick_slice_mm: tuple[float, float] = (3.0, 5.0)
     lesion_contrast: tuple[float, float] | None = None
     p_confluent: float = 0.0
 
 
-SMALL_LESION_MM3 = 100.0
-
-
 @dataclass(frozen=True)
 class LesionIntensities:
-    """Ranges (10th-90th percentile, robust z units) of real lesion intensities in the training cases.
-
-    `flair` and `t1` pool every lesion voxel, so large bright lesions dominate them. `flair_small` (None unless
-    asked for) is the range of the mean FLAIR of each real lesion under SMALL_LESION_MM3: small lesions are
-    fainter (partial volume; in the shared data their means lie around z 1.0-1.9 against 1.6-4.4 for the pooled
-    voxels), and a model that only ever sees bright small lesions misses the faint ones.
-    """
+    """Ranges (10th-90th percentile, robust z units) of real lesion intensities in the training cases, pooled over
+    every lesion voxel (so large bright lesions dominate them)."""
 
     flair: tuple[float, float] = (2.0, 3.5)
     t1: tuple[float, float] = (-1.5, 0.0)
-    flair_small: tuple[float, float] | None = None
 
 
-def _voxel_mm3(case: PreparedCase) -> float:
-    return 1.0 if case.affine is None else float(abs(np.linalg.det(case.affine[:3, :3])))
-
-
-def _small_lesion_means(case: PreparedCase) -> npt.NDArray[np.float64]:
-    labels, n = label_lesions(case.label > 0)
-    if n == 0:
-        return np.zeros(0)
-    index = np.arange(1, n + 1)
-    sizes = np.asarray(ndimage.sum_labels(np.ones(labels.shape), labels, index)) * _voxel_mm3(case)
-    means = np.asarray(ndimage.mean(case.channels[0], labels, index))
-    return np.asarray(means[sizes < SMALL_LESION_MM3], float)
-
-
-def lesion_intensities(cases: list[PreparedCase], small: bool = False) -> LesionIntensities:
-    """Pooled percentiles of the training cases' real lesion voxels (FLAIR, and T1 where present); with `small`,
-    also the range of the small lesions' mean FLAIR (None when the cases have fewer than 5 small lesions)."""
+def lesion_intensities(cases: list[PreparedCase]) -> LesionIntensities:
+    """Pooled percentiles of the training cases' real lesion voxels (FLAIR, and T1 where present)."""
     flair = [c.channels[0][c.label > 0] for c in cases if c.label.any()]
     t1 = [c.channels[1][c.label > 0] for c in cases if c.label.any() and c.channels.shape[0] > 1
           and np.any(c.channels[1])]
     default = LesionIntensities()
     f = tuple(float(v) for v in np.percentile(np.concatenate(flair), [10, 90])) if flair else default.flair
     t = tuple(float(v) for v in np.percentile(np.concatenate(t1), [10, 90])) if t1 else default.t1
-    flair_small = None
-    if small:
-        means = np.concatenate([_small_lesion_means(c) for c in cases] or [np.zeros(0)])
-        if means.size >= 5:
-            lo, hi = (float(v) for v in np.percentile(means, [10, 90]))
-            flair_small = (lo, hi)
-    return LesionIntensities((f[0], f[1]), (t[0], t[1]), flair_small)
+    return LesionIntensities((f[0], f[1]), (t[0], t[1]))
 
 
 def lesion_shape_bank(cases: list[PreparedCase], max_shapes: int = 400) -> list[npt.NDArray[np.bool_]]:
@@ -179,8 +144,7 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if transplant is not None:
         img, lab = transplant_lesions(img, lab, brain, _transplant_patch(case, transplant, centre,
                                                                          config.patch_size),
-                                      rng, intensities or LesionIntensities(), _voxel_mm3(case),
-                                      contrast=config.lesion_contrast)
+                                      rng, intensities or LesionIntensities(), contrast=config.lesion_contrast)
     if config.p_confluent > 0 and rng.random() < config.p_confluent:
         img, lab = confluent_periventricular_lesions(img, lab, brain, rng, config.lesion_contrast or (1.15, 1.6))
     if shapes and rng.random() < config.p_synthetic_lesions:
@@ -190,8 +154,6 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
     if rng.random() < config.p_flip:
         img, lab = img[:, ::-1], lab[::-1]
     img = np.ascontiguousarray(img)
-    if config.p_tissue_contrast > 0 and rng.random() < config.p_tissue_contrast:  # off: the stream as before
-        img[0] = np.where(brain, tissue_contrast_warp(img[0], rng), img[0])
     for c in range(img.shape[0]):
         img[c] = _augment_channel(img[c], brain, rng, config)
     if img.shape[0] > 1 and rng.random() < config.p_drop_t1:
@@ -216,31 +178,6 @@ def cut_field_of_view(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], 
     if rng.random() >= 0.75:
         kept = ~kept
     return (img * kept).astype(np.float32), (lab * kept).astype(lab.dtype), brain & kept
-
-
-TISSUE_KNOTS_Z = (-1.0, 0.0, 0.5, 1.0, 2.0)
-
-
-def tissue_contrast_warp(x: npt.NDArray[np.float32], rng: np.random.Generator, max_slope: float = 2.0
-                         ) -> npt.NDArray[np.float32]:
-    """Random monotone piecewise-linear remapping of robust-z intensities, one slope per band between
-    TISSUE_KNOTS_Z (CSF-dark to white matter, white matter to cortex, cortex to faint lesion, faint to bright
-    lesion), each drawn log-uniformly in [1 / max_slope, max_slope]; white matter (z 0) stays where it is and
-    the ends continue with their bands' slopes.
-
-    The global contrast change scales every band alike; this one changes how far apart the tissues are. Scanners
-    and sequences differ there: MSLesSeg P18's cortex sits 0.40 z above its white matter against 0.02-0.24 in the
-    other training scans, with lesions only 1.3 z above (1.5-2.1 elsewhere), and models trained without it read
-    its cortex as lesion. Labels are unchanged, so a lesion brought nearer the cortex is still a lesion, and bright
-    cortex is still not. Off by default: a fold trained with it did not fix P18."""
-    knots = np.array(TISSUE_KNOTS_Z)
-    slopes = np.exp(rng.uniform(-np.log(max_slope), np.log(max_slope), knots.size - 1))
-    values = np.concatenate([[0.0], np.cumsum(slopes * np.diff(knots))])
-    values -= np.interp(0.0, knots, values)
-    warped = np.interp(x, knots, values)
-    warped = np.where(x < knots[0], values[0] + (x - knots[0]) * slopes[0], warped)
-    warped = np.where(x > knots[-1], values[-1] + (x - knots[-1]) * slopes[-1], warped)
-    return warped.astype(np.float32)
 
 
 def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], rng: np.random.Generator,
@@ -282,15 +219,14 @@ def _transplant_patch(case: PreparedCase, transplant: npt.NDArray[np.int64], cen
 
 def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], brain: npt.NDArray[np.bool_],
                        mask: npt.NDArray[np.bool_], rng: np.random.Generator, intensities: LesionIntensities,
-                       voxel_mm3: float = 1.0, contrast: tuple[float, float] | None = None
+                       contrast: tuple[float, float] | None = None
                        ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
     """Draw another patient's lesions (`mask`, this patch's grid) into the patch; returns (image, label).
 
     Only tissue takes a lesion: voxels inside the eroded brain whose FLAIR is not CSF-dark. Each lesion gets its
-    own FLAIR brightness (and T1 darkness) from the real lesions' range (lesions under SMALL_LESION_MM3 from
-    `intensities.flair_small` when it is set), with a soft partial-volume rim and a little smooth texture; FLAIR can
-    only brighten and T1 only darken, so lesions already there are kept. With `contrast`, each lesion's brightness
-    is instead a ratio to the tissue under it (`lesion_contrast_target`).
+    own FLAIR brightness (and T1 darkness) from the real lesions' range, with a soft partial-volume rim and a
+    little smooth texture; FLAIR can only brighten and T1 only darken, so lesions already there are kept. With
+    `contrast`, each lesion's brightness is instead a ratio to the tissue under it (`lesion_contrast_target`).
     """
     tissue = ndimage.binary_erosion(brain, iterations=2) & (img[0] > -0.5)
     region = mask & tissue
@@ -301,10 +237,6 @@ def transplant_lesions(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8],
     t1_target = np.zeros(region.shape, np.float32)
     values_f = rng.uniform(*intensities.flair, n + 1).astype(np.float32)
     values_t = rng.uniform(*intensities.t1, n + 1).astype(np.float32)
-    if intensities.flair_small is not None:
-        sizes = np.bincount(components.ravel(), minlength=n + 1) * voxel_mm3
-        small = sizes < SMALL_LESION_MM3
-        values_f[small] = rng.uniform(*intensities.flair_small, int(small.sum())).astype(np.float32)
     flair_target[region] = values_f[components[region]]
     t1_target[region] = values_t[components[region]]
     if contrast is not None:

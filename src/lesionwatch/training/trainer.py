@@ -17,7 +17,6 @@ from lesionwatch.inference.sliding_window import predict_probability
 from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import dice_score
 from lesionwatch.training.augmentation import (
-    SMALL_LESION_MM3,
     AugmentationConfig,
     index_lesions,
     lesion_intensities,
@@ -114,13 +113,10 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
     if config.augmentation.per_lesion_fraction > 0:
         train_cases = index_lesions(train_cases)
     shapes = lesion_shape_bank(train_cases)
-    intensities = lesion_intensities(train_cases, small=config.augmentation.match_small_lesions)
+    intensities = lesion_intensities(train_cases)
     log.info("real lesion intensity ranges (10th-90th percentile, z): FLAIR %.2f-%.2f, T1 %.2f-%.2f; %d lesion "
              "shapes; %d transplantable lesion masks", *intensities.flair, *intensities.t1, len(shapes),
              sum(len(c.transplants) for c in train_cases))
-    if intensities.flair_small is not None:
-        log.info("transplanted lesions under %.0f mm3 take the small real lesions' mean FLAIR: %.2f-%.2f",
-                 SMALL_LESION_MM3, *intensities.flair_small)
     net.to(device).train()
     start = time.monotonic()
     patch = config.augmentation.patch_size
