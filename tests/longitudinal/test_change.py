@@ -119,6 +119,27 @@ def test_two_lesions_growing_into_one_are_merged() -> None:
     assert track.changes == ["stable"]  # 128 -> 176 voxels: +37%, below the 50% of "enlarging"
 
 
+def test_a_growing_lesion_is_enlarging_and_a_shrinking_one_shrinking() -> None:
+    shape = (40, 30, 30)
+    brain = np.ones(shape, bool)
+    before = np.zeros(shape, int)
+    before[5:10, 10:15, 10:15] = 1  # grows to 2.4 times its volume
+    before[22:32, 10:16, 10:16] = 2  # shrinks to 0.3 times
+    after = np.zeros(shape, int)
+    after[5:17, 10:15, 10:15] = 1
+    after[22:25, 10:16, 10:16] = 2
+    rng = np.random.default_rng(5)
+    result = analyse_change([_images(before, brain, rng), _images(after, brain, rng)],
+                            [Volume(np.where(m > 0, 0.9, 0.0), np.eye(4)) for m in (before, after)],
+                            LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+    by_volume = {tuple(t.volumes_mm3): t.changes[0] for t in result.tracks}
+    assert by_volume == {(125.0, 300.0): "enlarging", (360.0, 108.0): "shrinking"}
+    interval = result.intervals[0]
+    assert (interval.new_count, interval.enlarging_count, interval.shrinking_count) == (0, 1, 1)
+    growth = result.change_maps[1].array == ENLARGING_GROWTH
+    assert growth.sum() == 175 and growth[10:17, 10:15, 10:15].all() and not growth[5:10].any()  # the new tissue only
+
+
 def test_halfway_matrix_applied_twice_is_the_transform() -> None:
     t = np.eye(4)
     t[:3, :3] = Rotation.from_euler("xyz", [8, -5, 12], degrees=True).as_matrix()
