@@ -19,8 +19,8 @@ from lesionwatch.paths import shared_data_dir
 
 
 def main() -> int:
+    from lesionwatch.atlas.regions import RegionConfig, map_regions
     from lesionwatch.io.study import StudyInputs, load_study
-    from lesionwatch.lesions.locations import RegionConfig, map_regions
     from lesionwatch.longitudinal.alignment import AlignmentConfig
     from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
     from lesionwatch.workflows.followup import same_head_figures

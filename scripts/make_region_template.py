@@ -1,18 +1,18 @@
-"""Rebuild the packaged MNI region template (`lesionwatch/lesions/templates/mni152_2009a_regions.npz`).
+"""Rebuild the packaged MNI region template (`lesionwatch/atlas/templates/mni152_2009a_regions.npz`).
 
 Usage:
     python scripts/make_region_template.py
 
 Derives the template image and regions from nilearn's MNI152 2009a tissue maps with the default `RegionConfig`
 (the same code `map_regions` falls back to for other settings) and writes them compressed. Run it after changing
-`lesions/locations.py` or `synth/anatomy.py`; `tests/lesions/test_locations.py` fails while the file is stale.
+`atlas/regions.py` or `atlas/mni.py`; `tests/atlas/test_regions.py` fails while the file is stale.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lesionwatch.lesions.locations import (
+from lesionwatch.atlas.regions import (
     TEMPLATE_FILE,
     RegionConfig,
     derive_region_template,

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.locations import (
+from lesionwatch.atlas.regions import (
     CORTEX,
     INFRATENTORIAL,
     VENTRICLES,
@@ -16,6 +15,7 @@ from lesionwatch.lesions.locations import (
     RegionConfig,
     RegionMap,
 )
+from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.table import LESION_COLUMNS, lesion_table, summarize
 from lesionwatch.workflows.tables import write_lesion_table
 

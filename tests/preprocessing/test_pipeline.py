@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lesionwatch.atlas.mni import load_mni_anatomy
 from lesionwatch.io.study import Study
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
 from lesionwatch.preprocessing.skull_stripping import SkullStrippingConfig, looks_skull_stripped, strip_skull
 from lesionwatch.synth import SynthConfig, SyntheticCase, generate_case
-from lesionwatch.synth.anatomy import load_mni_anatomy
 
 
 def _brain_on(grid_image: object, case: SyntheticCase, spacing: float) -> np.ndarray:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lesionwatch.atlas.mni import load_mni_anatomy
 from lesionwatch.synth import FollowupConfig, SynthConfig, SyntheticCase, generate_case
-from lesionwatch.synth.anatomy import load_mni_anatomy
 from lesionwatch.synth.case import TISSUE_INTENSITY
 
 

@@ -18,17 +18,9 @@ import numpy.typing as npt
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from lesionwatch.atlas.regions import CORTEX, VENTRICLES, WHITE_MATTER, RegionConfig, RegionMap, distance_maps_mm
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.locations import (
-    CORTEX,
-    LOCATION_CLASSES,
-    VENTRICLES,
-    WHITE_MATTER,
-    RegionConfig,
-    RegionMap,
-    classify_location,
-    distance_maps_mm,
-)
+from lesionwatch.lesions.locations import LOCATION_CLASSES, classify_location
 
 LESION_COLUMNS = (
     "lesion_id", "volume_mm3", "voxel_count", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
@@ -63,7 +55,7 @@ class LesionSummary:
         dis_regions_involved: McDonald 2017 brain regions with at least one lesion (periventricular,
             juxtacortical, infratentorial); the spinal cord is not imaged. Descriptive, not a diagnosis.
         brain_volume_mm3: brain mask minus ventricles.
-        intracranial_volume_mm3: template-based estimate (see `lesions.locations`).
+        intracranial_volume_mm3: template-based estimate (see `atlas.regions`).
         lesion_fraction_of_icv_percent: lesion volume as a percentage of the intracranial volume.
     """
 

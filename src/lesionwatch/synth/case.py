@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from lesionwatch.atlas.mni import Anatomy, load_mni_anatomy
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.preprocessing.resampling import Grid, resample
-from lesionwatch.synth.anatomy import Anatomy, load_mni_anatomy
 from lesionwatch.synth.lesions import (
     LOCATION_WEIGHTS,
     LOCATIONS,

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from lesionwatch.synth.anatomy import Anatomy
+from lesionwatch.atlas.mni import Anatomy
 
 LOCATIONS = ("periventricular", "juxtacortical", "infratentorial", "deep_white_matter")
 LOCATION_WEIGHTS = (0.40, 0.20, 0.10, 0.30)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from lesionwatch.atlas.regions import RegionConfig, RegionMap, map_regions
 from lesionwatch.errors import ConfigError, ImplausibleInputError
 from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
 from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
@@ -18,7 +19,6 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import label_lesions, lesion_mask
-from lesionwatch.lesions.locations import RegionConfig, RegionMap, map_regions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess

@@ -1,5 +1,5 @@
-"""Healthy anatomy for synthetic cases: the MNI152 (ICBM 2009a symmetric) template and tissue maps that nilearn
-ships in its wheel, resampled to the spacing asked for.
+"""The MNI152 (ICBM 2009a symmetric) template's tissue maps that nilearn ships in its wheel, resampled to the
+spacing asked for: the healthy anatomy the region map (`atlas.regions`) and the synthetic brains are made from.
 
 ICBM 2009a templates: Fonov et al., NeuroImage 2011; (c) McConnell Brain Imaging Centre, free to use with
 attribution (see docs/conventions.md).
