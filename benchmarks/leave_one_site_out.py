@@ -353,7 +353,7 @@ def comparable_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
     """A card's training recipe as JSON holds it, without what may differ between runs of one recipe (the time
     limit), with every option the record lacks at its default (a record written before the option existed ran
     what is now its default)."""
-    from lesionwatch.training.trainer import TrainingConfig
+    from lesionwatch.training.config import TrainingConfig
 
     defaults = json.loads(json.dumps(asdict(TrainingConfig())))
     recipe = dict(recipe or {})

@@ -188,7 +188,7 @@ def test_a_record_with_a_retired_option_turned_off_is_the_recipe_as_it_runs_now(
         load_benchmark: Callable[[str], ModuleType]) -> None:
     from dataclasses import asdict
 
-    from lesionwatch.training.trainer import TrainingConfig
+    from lesionwatch.training.config import TrainingConfig
 
     loso = load_benchmark("leave_one_site_out")
     now = json.loads(json.dumps(asdict(TrainingConfig())))

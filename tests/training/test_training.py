@@ -25,6 +25,7 @@ from lesionwatch.training.augmentation import (
     sample_patch,
     transplant_lesions,
 )
+from lesionwatch.training.config import TrainingConfig
 from lesionwatch.training.data import LabelledCase, PreparedCase, find_tagged_cases, split_by_patient
 from lesionwatch.workflows.train import attach_transplants, lesion_mask_files
 
@@ -128,8 +129,8 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
     assert start.keys() == after.keys() and all(torch.equal(start[k], after[k]) for k in start)
 
 
-def test_train_command_defaults_are_the_augmentation_defaults() -> None:
-    """`lesionwatch train` without the options trains the recipe's augmentation (no drift between the two)."""
+def test_train_command_defaults_are_the_training_config_defaults() -> None:
+    """`lesionwatch train` without the options trains TrainingConfig's recipe (no drift between the two)."""
     from lesionwatch.cli.commands import train
 
     defaults = inspect.signature(train).parameters
@@ -140,6 +141,11 @@ def test_train_command_defaults_are_the_augmentation_defaults() -> None:
     assert defaults["confluent"].default == config.p_confluent and defaults["lesion_contrast"].default is None
     assert tuple(float(v) for v in defaults["thick_slice_mm"].default.split(",")) == config.thick_slice_mm
     assert (defaults["patch_size"].default,) * 3 == config.patch_size
+    recipe = TrainingConfig()
+    assert (defaults["iterations"].default, defaults["seed"].default, defaults["max_minutes"].default,
+            defaults["learning_rate"].default, defaults["blob_weight"].default) == (
+        recipe.iterations, recipe.seed, recipe.max_minutes, recipe.learning_rate, recipe.blob_weight)
+    assert tuple(int(f) for f in defaults["features"].default.split(",")) == recipe.features
 
 
 def _brain_case(affine: np.ndarray | None = None) -> PreparedCase:
@@ -223,7 +229,7 @@ def test_anchor_weight_keeps_fine_tuned_weights_near_the_start(tmp_path: Path) -
     import torch
 
     from lesionwatch.models.unet import UNet3D
-    from lesionwatch.training.trainer import TrainingConfig, train
+    from lesionwatch.training.trainer import train
 
     case = _brain_case()
     label = case.label.copy()

@@ -10,16 +10,28 @@ import typer
 from lesionwatch.cli.main import STATE
 from lesionwatch.errors import ConfigError, MissingDependencyError, OutputExistsError
 from lesionwatch.io.study import StudyInputs
+from lesionwatch.longitudinal.change import ChangeConfig
 from lesionwatch.preprocessing.bias_correction import BiasCorrectionConfig
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig
 from lesionwatch.preprocessing.registration import RegistrationConfig
 from lesionwatch.preprocessing.resampling import WorkingGridConfig
 from lesionwatch.preprocessing.skull_stripping import SkullStrippingConfig
 from lesionwatch.synth import FollowupConfig, SynthConfig
+from lesionwatch.training.augmentation import AugmentationConfig
+from lesionwatch.training.config import TrainingConfig
 from lesionwatch.training.data import LabelledCase
+from lesionwatch.workflows.layout import SUMMARY_NAME
 
+# the defaults of every option below are read from these, the configs' own defaults
 _D_REG = RegistrationConfig()
 _D_GRID = WorkingGridConfig()
+_D_SKULL = SkullStrippingConfig()
+_D_BIAS = BiasCorrectionConfig()
+_D_CHANGE = ChangeConfig()
+_D_TRAIN = TrainingConfig()
+_D_AUG = _D_TRAIN.augmentation
+_D_FEATURES = ",".join(str(f) for f in _D_TRAIN.features)
+_D_THICK_SLICE_MM = ",".join(f"{mm:g}" for mm in _D_AUG.thick_slice_mm)
 
 FlairOpt = Annotated[Path | None, typer.Option("--flair", help="FLAIR: NIfTI file or DICOM folder (required).")]
 T1Opt = Annotated[Path | None, typer.Option("--t1", help="T1-weighted: NIfTI file or DICOM folder.")]
@@ -85,9 +97,9 @@ def preprocess(
     pd: PdOpt = None,
     bids: BidsOpt = None,
     series: SeriesOpt = None,
-    brain_extraction: BrainOpt = "auto",
+    brain_extraction: BrainOpt = _D_SKULL.mode,
     registration: RegOpt = _D_REG.transform,
-    bias_correction: BiasOpt = True,
+    bias_correction: BiasOpt = _D_BIAS.enabled,
     spacing_mm: SpacingOpt = _D_GRID.spacing_mm,
     intermediates: IntermediatesOpt = False,
 ) -> None:
@@ -116,9 +128,9 @@ def segment(
     min_lesion_volume_mm3: Annotated[float | None, typer.Option(
         "--min-lesion-volume-mm3", min=0.0, help="Drop lesions smaller than this (default: the card's).")] = None,
     tta: Annotated[bool, typer.Option("--tta", help="Flip test-time augmentation (slower).")] = False,
-    brain_extraction: BrainOpt = "auto",
+    brain_extraction: BrainOpt = _D_SKULL.mode,
     registration: RegOpt = _D_REG.transform,
-    bias_correction: BiasOpt = True,
+    bias_correction: BiasOpt = _D_BIAS.enabled,
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
 ) -> None:
@@ -156,17 +168,17 @@ def followup(
     method: Annotated[str, typer.Option("--method", help="model (trained network) or classical (baseline).")] = "model",
     change_sd: Annotated[float, typer.Option(
         "--change-sd", min=0.5, help="FLAIR change (robust SDs of the difference image) that allows a lesion "
-                                     "to appear or disappear.")] = 3.0,
+                                     "to appear or disappear.")] = _D_CHANGE.change_sd,
     edge_mm: Annotated[float, typer.Option(
         "--edge-mm", min=0.0, help="No change is read within this distance (mm) of the brain mask's edge, where "
-                                   "brain extraction and CSF partial volume differ between studies (0: off).")] = 3.0,
-    brain_extraction: BrainOpt = "auto",
+                                   "brain extraction and CSF partial volume differ between studies (0: off).")
+    ] = _D_CHANGE.edge_mm,
+    brain_extraction: BrainOpt = _D_SKULL.mode,
     intermediates: IntermediatesOpt = False,
     report: ReportOpt = True,
 ) -> None:
     """Follow one patient over two or more studies: new, enlarging, shrinking and resolved lesions."""
     from lesionwatch.io.bids import list_bids_sessions
-    from lesionwatch.longitudinal.change import ChangeConfig
     from lesionwatch.workflows.followup import LongitudinalConfig, run_followup
     from lesionwatch.workflows.preprocess import RunOptions
     from lesionwatch.workflows.segment import SegmentationConfig
@@ -180,7 +192,7 @@ def followup(
         if t1s and len(t1s) != len(flairs):
             raise ConfigError(f"{len(t1s)} --t1 for {len(flairs)} --flair: give one T1 per study, or none")
         studies = [StudyInputs(f, t1s[i] if t1s else None) for i, f in enumerate(flairs)]
-    pre = preprocessing_config(brain_extraction, _D_REG.transform, True, _D_GRID.spacing_mm)
+    pre = preprocessing_config(brain_extraction, _D_REG.transform, _D_BIAS.enabled, _D_GRID.spacing_mm)
     seg = SegmentationConfig(method=method, model=model, threshold=threshold,
                              min_lesion_volume_mm3=min_lesion_volume_mm3)
     config = LongitudinalConfig(change=ChangeConfig(change_sd=change_sd, edge_mm=edge_mm))
@@ -188,7 +200,7 @@ def followup(
                          accept_implausible=STATE.force,
                          report=report)
     out_dir = run_followup(studies, out, pre, seg, config, options, labels=label)
-    typer.echo(f"follow-up written to {out_dir} (summary: {out_dir / 'summary.json'})")
+    typer.echo(f"follow-up written to {out_dir} (summary: {out_dir / SUMMARY_NAME})")
 
 
 def bids(
@@ -396,39 +408,42 @@ def train(
     mask_tag: MaskTag = "mask",
     val_patients: ValOpt = None,
     exclude_patients: ExclOpt = None,
-    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 3000,
-    max_minutes: Annotated[float, typer.Option("--max-minutes", help="Wall-clock budget.")] = 60.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    iterations: Annotated[int, typer.Option("--iterations", min=1)] = _D_TRAIN.iterations,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", help="Wall-clock budget.")] = _D_TRAIN.max_minutes,
+    seed: Annotated[int, typer.Option("--seed")] = _D_TRAIN.seed,
     name: Annotated[str, typer.Option("--name", help="Model name for its card.")] = "lesionwatch-unet",
-    features: Annotated[str, typer.Option("--features", help="U-Net feature counts per level.")] = "12,24,48,96",
+    features: Annotated[str, typer.Option("--features", help="U-Net feature counts per level.")] = _D_FEATURES,
     cache: CacheOpt = None,
     lesion_masks: MasksOpt = None,
     val_fraction: ValFracOpt = 0.2,
     per_lesion_fraction: Annotated[float, typer.Option(
         "--per-lesion-fraction", min=0.0, max=1.0, help="Share of lesion-centred patches that pick a lesion "
-        "uniformly (small ones as often as large) rather than a lesion voxel.")] = 0.0,
+        "uniformly (small ones as often as large) rather than a lesion voxel.")] = _D_AUG.per_lesion_fraction,
     blob_weight: Annotated[float, typer.Option(
-        "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")] = 0.0,
+        "--blob-weight", min=0.0, help="Weight of the per-lesion Dice term (blob loss) added to Dice + BCE.")
+    ] = _D_TRAIN.blob_weight,
     learning_rate: Annotated[float, typer.Option(
-        "--learning-rate", min=0.0, help="Initial Adam learning rate (cosine decay to 5% of it).")] = 2e-3,
+        "--learning-rate", min=0.0, help="Initial Adam learning rate (cosine decay to 5% of it).")
+    ] = _D_TRAIN.learning_rate,
     drop_t1: Annotated[float, typer.Option(
         "--drop-t1", min=0.0, max=1.0, help="Share of patches whose T1 is dropped (zeros, as for a study without "
-        "a T1), so the model also segments from the FLAIR alone.")] = 0.3,
+        "a T1), so the model also segments from the FLAIR alone.")] = _D_AUG.p_drop_t1,
     thick_slices: Annotated[float, typer.Option(
         "--thick-slices", min=0.0, max=1.0, help="Share of patches (per sequence) blurred and resampled as thick "
-        "slices (3-5 mm along a random axis), as 2D clinical scans are.")] = 0.35,
+        "slices (3-5 mm along a random axis), as 2D clinical scans are.")] = _D_AUG.p_thick_slices,
     thick_slice_mm: Annotated[str, typer.Option(
         "--thick-slice-mm", help="Slice thickness range (LO,HI mm) of the simulated thick-slice acquisitions.")
-    ] = "3,5",
+    ] = _D_THICK_SLICE_MM,
     lesion_contrast: Annotated[str | None, typer.Option(
         "--lesion-contrast", help="Transplanted and pasted lesions take the FLAIR of the tissue under them times a "
         "ratio in LO,HI (e.g. 1.1,2: faint to very bright) and a T1 from isointense to black hole, instead of the "
         "training lesions' own intensities.")] = None,
     confluent: Annotated[float, typer.Option(
         "--confluent", min=0.0, max=1.0, help="Share of patches given a synthetic confluent periventricular lesion "
-        "band (heavy lesion load).")] = 0.0,
+        "band (heavy lesion load).")] = _D_AUG.p_confluent,
     patch_size: Annotated[int, typer.Option(
-        "--patch-size", min=16, help="Edge of the cubic training patches, in working-grid voxels (1 mm).")] = 48,
+        "--patch-size", min=16, help="Edge of the cubic training patches, in working-grid voxels (1 mm).")
+    ] = _D_AUG.patch_size[0],
     continue_from: Annotated[str | None, typer.Option(
         "--continue-from", help="Start from this model's weights (name or folder) instead of a random "
         "initialisation: a further training stage with a fresh schedule; its architecture wins over --features.")
@@ -436,8 +451,6 @@ def train(
 ) -> None:
     """Train a lesion segmentation model; rerun the same command to resume after an interruption."""
     from lesionwatch.models.card import resolve_model_dir
-    from lesionwatch.training.augmentation import AugmentationConfig
-    from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
 
     cases = _find_cases(data, flair_tag, t1_tag, mask_tag, exclude_patients or [])
@@ -484,7 +497,6 @@ def finetune(
 ) -> None:
     """Adapt a trained model to a site's own labelled scans (one to a few), in minutes on a CPU."""
     from lesionwatch.models.card import resolve_model_dir
-    from lesionwatch.training.trainer import TrainingConfig
     from lesionwatch.workflows.train import run_train
 
     cases = _find_cases(data, flair_tag, t1_tag, mask_tag, exclude_patients or [])

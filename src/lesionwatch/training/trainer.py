@@ -17,50 +17,16 @@ from lesionwatch.inference.sliding_window import predict_probability
 from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import dice_score
 from lesionwatch.training.augmentation import (
-    AugmentationConfig,
     index_lesions,
     lesion_intensities,
     lesion_shape_bank,
     sample_patch,
 )
+from lesionwatch.training.config import TrainingConfig
 from lesionwatch.training.data import PreparedCase
 from lesionwatch.training.losses import blob_dice_loss, dice_bce_loss
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Recipe of a training run.
-
-    Attributes:
-        features: U-Net feature counts per level.
-        iterations: most optimiser steps.
-        batch_size: patches per step.
-        learning_rate: initial Adam learning rate (cosine decay to 5% of it).
-        validate_every: steps between validations (and checkpoints).
-        patience: validations without improvement before stopping early.
-        max_minutes: wall-clock budget; training stops (keeping the best model) when it is spent.
-        seed: fixes sampling, augmentation and initialisation.
-        augmentation: see AugmentationConfig.
-        anchor_weight: L2-SP pull towards the starting weights (fine-tuning): adds
-            `anchor_weight * sum((w - w_start)^2)` over the parameters to the loss, so a few scans of one site
-            adapt the model without dragging it away from what it learnt on many; 0 turns it off.
-        blob_weight: weight of the per-lesion Dice term (`losses.blob_dice_loss`) added to Dice + BCE; 0 turns it
-            off.
-    """
-
-    features: tuple[int, ...] = (12, 24, 48, 96)
-    iterations: int = 3000
-    batch_size: int = 2
-    learning_rate: float = 2e-3
-    validate_every: int = 250
-    patience: int = 5
-    max_minutes: float = 60.0
-    seed: int = 0
-    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-    anchor_weight: float = 0.0
-    blob_weight: float = 0.0
 
 
 @dataclass

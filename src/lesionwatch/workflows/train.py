@@ -26,8 +26,9 @@ from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, load_model, read_card, sha256_file
 from lesionwatch.preprocessing.pipeline import PreprocessingConfig, preprocess
 from lesionwatch.preprocessing.resampling import Grid, resample, resample_probability_as_labels
+from lesionwatch.training.config import TrainingConfig
 from lesionwatch.training.data import LabelledCase, PreparedCase, split_by_patient
-from lesionwatch.training.trainer import TrainingConfig, train, validate
+from lesionwatch.training.trainer import train, validate
 from lesionwatch.workflows.provenance import config_dict
 
 log = logging.getLogger(__name__)
