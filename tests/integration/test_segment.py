@@ -105,7 +105,7 @@ def test_segment_command_defaults_are_the_segmentation_config_defaults() -> None
     """`lesionwatch segment` without the options runs what SegmentationConfig documents."""
     import inspect
 
-    from lesionwatch.cli.commands import segment
+    from lesionwatch.cli.studies import segment
     from lesionwatch.workflows.segment import SegmentationConfig
 
     defaults, config = inspect.signature(segment).parameters, SegmentationConfig()

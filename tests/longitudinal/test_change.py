@@ -166,7 +166,7 @@ def test_followup_command_defaults_are_the_change_config_defaults() -> None:
     """`lesionwatch followup` without the options runs the analysis documented by ChangeConfig."""
     import inspect
 
-    from lesionwatch.cli.commands import followup
+    from lesionwatch.cli.studies import followup
 
     defaults, config = inspect.signature(followup).parameters, ChangeConfig()
     assert defaults["change_sd"].default == config.change_sd

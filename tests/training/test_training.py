@@ -131,7 +131,7 @@ def test_train_resumes_and_finetune_starts_from_a_model(tmp_path: Path) -> None:
 
 def test_train_command_defaults_are_the_training_config_defaults() -> None:
     """`lesionwatch train` without the options trains TrainingConfig's recipe (no drift between the two)."""
-    from lesionwatch.cli.commands import train
+    from lesionwatch.cli.training import train
 
     defaults = inspect.signature(train).parameters
     config = AugmentationConfig()
