@@ -222,7 +222,7 @@ def test_a_job_process_dies_with_its_server(tmp_path: Path) -> None:
 def test_a_loopback_server_answers_only_its_own_names_and_origins(tmp_path: Path, flair_bytes: bytes) -> None:
     """DNS rebinding (a foreign Host) and a foreign page's POST (a foreign Origin) are refused; the server's own
     pages work, with the security headers on every response."""
-    from lesionwatch.web.app import LOOPBACK_HOSTS, SECURITY_HEADERS
+    from lesionwatch.web.security import LOOPBACK_HOSTS, SECURITY_HEADERS
 
     with TestClient(create_app(tmp_path, workers=0, allowed_hosts=LOOPBACK_HOSTS),
                     base_url="http://localhost:8765") as client:

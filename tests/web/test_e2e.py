@@ -157,8 +157,9 @@ def test_a_page_from_another_origin_cannot_create_a_job(tmp_path: Path) -> None:
     from fastapi.responses import HTMLResponse
     from playwright.sync_api import sync_playwright
 
-    from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
+    from lesionwatch.web.app import create_app
     from lesionwatch.web.jobs import JobStore
+    from lesionwatch.web.security import LOOPBACK_HOSTS
 
     lesionwatch = create_app(tmp_path / "web", workers=0, allowed_hosts=LOOPBACK_HOSTS)
     target, target_thread, port = _serve(lesionwatch)

@@ -31,7 +31,8 @@ def serve(
     try:
         import uvicorn
 
-        from lesionwatch.web.app import LOOPBACK_HOSTS, create_app
+        from lesionwatch.web.app import create_app
+        from lesionwatch.web.security import LOOPBACK_HOSTS
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("lesionwatch"):
             raise

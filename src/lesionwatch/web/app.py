@@ -12,53 +12,35 @@ import importlib.resources
 import io
 import json
 import logging
-import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from lesionwatch import __version__
-from lesionwatch.errors import DicomSeriesError
-from lesionwatch.io.dicom import choose_series, list_series
 from lesionwatch.io.nifti import read_labels
 from lesionwatch.web.jobs import JOB_ID, JobRunner, JobStore
+from lesionwatch.web.results import job_result
+from lesionwatch.web.security import BodySizeLimit, RequestTooLargeError, host_name, secured
 from lesionwatch.web.uploads import (
     UploadError,
     UploadLimits,
-    check_voxel_count,
-    is_zip,
-    safe_extract,
-    sniff_nifti,
+    store_upload,
 )
 from lesionwatch.workflows.layout import (
-    CHANGE_TABLE_NAME,
-    COMMON_DIR,
-    FIGURES_DIR,
-    FLAIR_NAME,
     LABELS_NAME,
     LESION_TABLE_NAME,
-    SUMMARY_NAME,
-    common_name,
 )
-from lesionwatch.workflows.report import activity_headline, change_readings
 from lesionwatch.workflows.report import location_overlay as lesions_by_location
 
 log = logging.getLogger(__name__)
 
-SEQUENCES = ("flair", "t1", "t2", "pd")
-FIELD = re.compile(r"^(flair|t1|t2|pd|dicom)(?:_([1-9]))?$")
-SERIES_FIELD = re.compile(r"^series_(flair|t1|t2|pd)(?:_([1-9]))?$")
-OPTION_FIELDS = ("kind", "method", "threshold")
 DOWNLOAD_SUFFIXES = (".nii.gz", ".csv", ".json", ".pdf", ".html", ".png", ".gif", ".mp4", ".dcm")
 
 
@@ -85,56 +67,6 @@ def swagger_ui_path() -> Path:
     if not (path / "swagger-ui-bundle.js").is_file():
         raise RuntimeError("fastapi-offline's Swagger UI files are missing; reinstall fastapi-offline")
     return path
-
-
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-"""The names a loopback server answers to (`lesionwatch serve` without --host)."""
-
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-                    "Cross-Origin-Opener-Policy": "same-origin"}
-"""Headers on every response: no MIME sniffing, no framing by other sites, no referrer leaving the server."""
-
-
-def _host_name(value: str) -> str:
-    """The host of a Host header or an Origin's authority, without port or IPv6 brackets, lower case."""
-    value = value.strip().lower().split("://", 1)[-1].split("/", 1)[0]
-    if value.startswith("["):
-        return value[1:].split("]", 1)[0]
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-
-
-class RequestTooLargeError(Exception):
-    """A request body grew past the limit while it was being read."""
-
-
-class BodySizeLimit:
-    """ASGI middleware that stops reading a request body past `max_bytes`, whatever its Content-Length says (a
-    chunked upload declares none): the request then fails with 413 (`RequestTooLargeError`, answered by the guard)."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Any:
-            nonlocal received
-            message = await receive()
-            if message.get("type") == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise RequestTooLargeError
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def _secured(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    return response
 
 
 def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
@@ -169,11 +101,11 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
-        return _secured(await checked(request, call_next))  # every answer, refusals included
+        return secured(await checked(request, call_next))  # every answer, refusals included
 
     async def checked(request: Request, call_next: Any) -> Response:
         if allowed_hosts is not None:
-            if _host_name(request.headers.get("host", "")) not in allowed_hosts:
+            if host_name(request.headers.get("host", "")) not in allowed_hosts:
                 return JSONResponse({"detail": "unknown host"}, status_code=421)
             origin = request.headers.get("origin")
             # a page of this server sends its own authority as Origin; any other page (another site, or another
@@ -273,7 +205,7 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         job_id = uuid.uuid4().hex
         folder = store.job_dir(job_id)
         try:
-            params = await _store_upload(form, folder, kind, limits)
+            params = await store_upload(form, folder, kind, limits)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -312,32 +244,7 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
             raise HTTPException(409, f"the job is {job.status}")
         files = result_files(job_id)
         result = store.job_dir(job_id) / "result"
-        out: dict[str, Any] = {"kind": job.kind, "downloads": sorted(files),
-                               "figures": [k for k in files if k.startswith("figures/") and k.endswith(".png")]}
-        out["summary"] = json.loads((result / SUMMARY_NAME).read_text())
-        if job.kind == "segment":
-            out["lesions"] = json.loads((result / f"{LESION_TABLE_NAME}.json").read_text())
-            out["volumes"] = {"flair": FLAIR_NAME, "overlay": "location"}
-            for row in out["lesions"]["rows"]:
-                row["viewer_mm"] = [row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"]]
-            return out
-        names = out["summary"]["studies"]
-        out["volumes"] = {"studies": [{"name": n, "flair": f"{COMMON_DIR}/{common_name('flair', n)}",
-                                       "overlay": f"{COMMON_DIR}/{common_name('change_map', n)}"} for n in names]}
-        # one numbering on the page: the change table's lesions (the ids every study shares), placed at their
-        # centres in the common space the viewers show
-        out["changes"] = json.loads((result / f"{CHANGE_TABLE_NAME}.json").read_text())
-        centres = _lesion_centres_mm([result / COMMON_DIR / common_name("lesion_labels", n) for n in names])
-        for row in out["changes"]["rows"]:
-            row["viewer_mm"] = centres.get(int(row["lesion_id"]), [0.0, 0.0, 0.0])
-        out["headline"] = activity_headline(out["summary"]["intervals"])
-        # the reading view: each new or enlarging lesion, with its side-by-side crops where the report drew them
-        out["readings"] = [{**asdict(r), "caption": r.caption, "viewer_mm": centres.get(r.lesion_id, [0.0, 0.0, 0.0]),
-                            "figure": f"{FIGURES_DIR}/{r.figure}" if f"{FIGURES_DIR}/{r.figure}" in files else None}
-                           for r in change_readings(result)]
-        drawn = {r["figure"] for r in out["readings"]}
-        out["figures"] = [f for f in out["figures"] if f not in drawn]
-        return out
+        return job_result(job.kind, result, files)
 
     @app.get("/api/jobs/{job_id}/download/{key:path}")
     def download(job_id: str, key: str) -> Response:
@@ -371,124 +278,3 @@ def create_app(data_dir: Path, *, token: str | None = None, workers: int = 1,
         return Response(gzip.compress(buffer.getvalue()), media_type="application/gzip")
 
     return app
-
-
-def _lesion_centres_mm(label_files: list[Path]) -> dict[int, list[float]]:
-    """Lesion id -> centre (RAS+ mm) over the union of label maps on one grid (the lesion ids they share)."""
-    from scipy import ndimage
-
-    maps = [read_labels(f) for f in label_files]
-    union = np.maximum.reduce([m.array for m in maps])
-    ids = [int(i) for i in np.unique(union) if i > 0]
-    centres = ndimage.center_of_mass(union > 0, union, ids) if ids else []
-    affine = maps[0].affine
-    return {i: [round(float(c), 2) for c in (affine @ np.array([*centre, 1.0]))[:3]]
-            for i, centre in zip(ids, centres, strict=True)}
-
-
-async def _save(upload: StarletteUploadFile, dest: Path, limits: UploadLimits) -> bytes:
-    """Stream an upload to `dest` within the size limit; return its first bytes (for type sniffing)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
-    head = b""
-    with dest.open("wb") as out:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limits.max_file_bytes:
-                raise UploadError(f"a file is larger than {limits.max_file_bytes // 2 ** 20} MB", 413)
-            if len(head) < 4096:
-                head += chunk[: 4096 - len(head)]
-            out.write(chunk)
-    if size == 0:
-        raise UploadError("an uploaded file is empty")
-    return head
-
-
-async def _store_upload(form: Any, folder: Path, kind: str, limits: UploadLimits) -> dict[str, Any]:
-    """Check and store the files of a job under server-chosen names; return the job parameters."""
-    studies: dict[int, dict[str, Any]] = {}
-    for field, value in form.multi_items():
-        match = FIELD.match(field)
-        if match is None:
-            if field not in OPTION_FIELDS and SERIES_FIELD.match(field) is None:
-                raise UploadError(f"unknown form field {field[:40]!r}: expected kind, method, threshold, "
-                                  "flair_k, t1_k, t2_k, pd_k, dicom_k or series_SEQ_k")
-            if not isinstance(value, str):
-                raise UploadError(f"field {field} must be text, not a file")
-            continue
-        if not isinstance(value, StarletteUploadFile | UploadFile):
-            raise UploadError(f"field {field} must be a file")
-        seq, index = match.group(1), int(match.group(2) or 1)
-        study = studies.setdefault(index, {"files": {}, "series": {}})
-        if seq in study["files"] or (seq == "dicom" and "dicom" in study):
-            raise UploadError(f"study {index}: {seq} given twice")
-        tmp = folder / f"study{index}" / f"{seq}.upload"
-        head = await _save(value, tmp, limits)
-        if seq == "dicom":
-            if not is_zip(head):
-                raise UploadError(f"study {index}: the DICOM upload must be a zip file")
-            safe_extract(tmp, folder / f"study{index}" / "dicom", limits)
-            tmp.unlink()
-            study["dicom"] = f"study{index}/dicom"
-        else:
-            suffix = sniff_nifti(head)
-            if suffix is None:
-                raise UploadError(f"study {index}: the {seq.upper()} file is not a NIfTI image (.nii or .nii.gz)",
-                                  415)
-            check_voxel_count(head, f"study {index}: the {seq.upper()} file", limits)
-            final = tmp.with_name(f"{seq}{suffix}")
-            tmp.rename(final)
-            study["files"][seq] = final.relative_to(folder).as_posix()
-    for field, value in form.multi_items():
-        match = SERIES_FIELD.match(field)
-        if match and isinstance(value, str) and value.strip():
-            studies.setdefault(int(match.group(2) or 1), {"files": {}, "series": {}})["series"][match.group(1)] = \
-                value.strip()[:128]
-    if not studies:
-        raise UploadError("no study uploaded: send a FLAIR (NIfTI) or a zipped DICOM folder")
-    order = sorted(studies)
-    if kind == "segment" and len(order) != 1:
-        raise UploadError("a segment job takes one study; use kind=followup for several")
-    if kind == "followup" and len(order) < 2:
-        raise UploadError("a follow-up needs at least two studies")
-    for index in order:
-        _resolve_dicom(studies[index], folder, index)
-        if "flair" not in studies[index]["files"]:
-            raise UploadError(f"study {index}: a FLAIR is required")
-    params: dict[str, Any] = {"studies": [studies[i] for i in order], "labels": [f"study{i}" for i in order]}
-    method = str(form.get("method", "model"))
-    if method not in ("model", "classical"):
-        raise UploadError("method must be model or classical")
-    params["method"] = method
-    threshold = form.get("threshold")
-    if threshold not in (None, ""):
-        try:
-            params["threshold"] = float(str(threshold))
-        except ValueError:
-            raise UploadError("threshold must be a number between 0 and 1") from None
-        if not 0.0 <= params["threshold"] <= 1.0:
-            raise UploadError("threshold must be a number between 0 and 1")
-    return params
-
-
-def _resolve_dicom(study: dict[str, Any], folder: Path, index: int) -> None:
-    """Pick the FLAIR (and T1...) series of an uploaded DICOM folder, or ask the user (409 with the list)."""
-    if "dicom" not in study:
-        return
-    dicom = folder / study["dicom"]
-    series = list_series(dicom)
-    listing = [{"uid": s.uid, "number": s.series_number, "description": s.description, "files": len(s.files)}
-               for s in series]
-    if not series:
-        raise UploadError(f"study {index}: the zip holds no DICOM image series", 415)
-    chosen = study["series"]
-    try:
-        flair = choose_series(series, role="flair", selector=chosen.get("flair"), folder=Path(f"study {index}"))
-    except DicomSeriesError:
-        raise HTTPException(409, {"message": f"study {index}: which series is the FLAIR? Choose one and send it as "
-                                             f"series_flair_{index}", "study": index, "series": listing}) from None
-    study["files"]["flair"] = study["dicom"]
-    study["series"]["flair"] = flair.uid
-    for seq in ("t1", "t2", "pd"):
-        if seq in chosen:
-            study["files"][seq] = study["dicom"]

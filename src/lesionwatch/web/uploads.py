@@ -1,4 +1,5 @@
-"""Checking and storing uploads: file types by content, size limits, safe zip extraction.
+"""Checking and storing uploads: the job form's fields, file types by content, size limits, safe zip extraction,
+and which uploaded DICOM series is which.
 
 No user-supplied string ever becomes a path: files are stored under fixed names chosen by the server.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import shutil
 import stat
 import struct
@@ -14,6 +16,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fastapi import HTTPException, UploadFile
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from lesionwatch.errors import DicomSeriesError
+from lesionwatch.io.dicom import choose_series, list_series
 
 
 class UploadError(ValueError):
@@ -162,3 +171,116 @@ def _extract_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], target
                 out.write(chunk)
         count += 1
     return count
+
+
+FIELD = re.compile(r"^(flair|t1|t2|pd|dicom)(?:_([1-9]))?$")
+SERIES_FIELD = re.compile(r"^series_(flair|t1|t2|pd)(?:_([1-9]))?$")
+OPTION_FIELDS = ("kind", "method", "threshold")
+
+
+async def _save(upload: StarletteUploadFile, dest: Path, limits: UploadLimits) -> bytes:
+    """Stream an upload to `dest` within the size limit; return its first bytes (for type sniffing)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    head = b""
+    with dest.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limits.max_file_bytes:
+                raise UploadError(f"a file is larger than {limits.max_file_bytes // 2 ** 20} MB", 413)
+            if len(head) < 4096:
+                head += chunk[: 4096 - len(head)]
+            out.write(chunk)
+    if size == 0:
+        raise UploadError("an uploaded file is empty")
+    return head
+
+
+async def store_upload(form: Any, folder: Path, kind: str, limits: UploadLimits) -> dict[str, Any]:
+    """Check and store the files of a job under server-chosen names; return the job parameters."""
+    studies: dict[int, dict[str, Any]] = {}
+    for field, value in form.multi_items():
+        match = FIELD.match(field)
+        if match is None:
+            if field not in OPTION_FIELDS and SERIES_FIELD.match(field) is None:
+                raise UploadError(f"unknown form field {field[:40]!r}: expected kind, method, threshold, "
+                                  "flair_k, t1_k, t2_k, pd_k, dicom_k or series_SEQ_k")
+            if not isinstance(value, str):
+                raise UploadError(f"field {field} must be text, not a file")
+            continue
+        if not isinstance(value, StarletteUploadFile | UploadFile):
+            raise UploadError(f"field {field} must be a file")
+        seq, index = match.group(1), int(match.group(2) or 1)
+        study = studies.setdefault(index, {"files": {}, "series": {}})
+        if seq in study["files"] or (seq == "dicom" and "dicom" in study):
+            raise UploadError(f"study {index}: {seq} given twice")
+        tmp = folder / f"study{index}" / f"{seq}.upload"
+        head = await _save(value, tmp, limits)
+        if seq == "dicom":
+            if not is_zip(head):
+                raise UploadError(f"study {index}: the DICOM upload must be a zip file")
+            safe_extract(tmp, folder / f"study{index}" / "dicom", limits)
+            tmp.unlink()
+            study["dicom"] = f"study{index}/dicom"
+        else:
+            suffix = sniff_nifti(head)
+            if suffix is None:
+                raise UploadError(f"study {index}: the {seq.upper()} file is not a NIfTI image (.nii or .nii.gz)",
+                                  415)
+            check_voxel_count(head, f"study {index}: the {seq.upper()} file", limits)
+            final = tmp.with_name(f"{seq}{suffix}")
+            tmp.rename(final)
+            study["files"][seq] = final.relative_to(folder).as_posix()
+    for field, value in form.multi_items():
+        match = SERIES_FIELD.match(field)
+        if match and isinstance(value, str) and value.strip():
+            studies.setdefault(int(match.group(2) or 1), {"files": {}, "series": {}})["series"][match.group(1)] = \
+                value.strip()[:128]
+    if not studies:
+        raise UploadError("no study uploaded: send a FLAIR (NIfTI) or a zipped DICOM folder")
+    order = sorted(studies)
+    if kind == "segment" and len(order) != 1:
+        raise UploadError("a segment job takes one study; use kind=followup for several")
+    if kind == "followup" and len(order) < 2:
+        raise UploadError("a follow-up needs at least two studies")
+    for index in order:
+        _resolve_dicom(studies[index], folder, index)
+        if "flair" not in studies[index]["files"]:
+            raise UploadError(f"study {index}: a FLAIR is required")
+    params: dict[str, Any] = {"studies": [studies[i] for i in order], "labels": [f"study{i}" for i in order]}
+    method = str(form.get("method", "model"))
+    if method not in ("model", "classical"):
+        raise UploadError("method must be model or classical")
+    params["method"] = method
+    threshold = form.get("threshold")
+    if threshold not in (None, ""):
+        try:
+            params["threshold"] = float(str(threshold))
+        except ValueError:
+            raise UploadError("threshold must be a number between 0 and 1") from None
+        if not 0.0 <= params["threshold"] <= 1.0:
+            raise UploadError("threshold must be a number between 0 and 1")
+    return params
+
+
+def _resolve_dicom(study: dict[str, Any], folder: Path, index: int) -> None:
+    """Pick the FLAIR (and T1...) series of an uploaded DICOM folder, or ask the user (409 with the list)."""
+    if "dicom" not in study:
+        return
+    dicom = folder / study["dicom"]
+    series = list_series(dicom)
+    listing = [{"uid": s.uid, "number": s.series_number, "description": s.description, "files": len(s.files)}
+               for s in series]
+    if not series:
+        raise UploadError(f"study {index}: the zip holds no DICOM image series", 415)
+    chosen = study["series"]
+    try:
+        flair = choose_series(series, role="flair", selector=chosen.get("flair"), folder=Path(f"study {index}"))
+    except DicomSeriesError:
+        raise HTTPException(409, {"message": f"study {index}: which series is the FLAIR? Choose one and send it as "
+                                             f"series_flair_{index}", "study": index, "series": listing}) from None
+    study["files"]["flair"] = study["dicom"]
+    study["series"]["flair"] = flair.uid
+    for seq in ("t1", "t2", "pd"):
+        if seq in chosen:
+            study["files"][seq] = study["dicom"]
