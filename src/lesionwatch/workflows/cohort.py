@@ -38,6 +38,7 @@ from lesionwatch.errors import (
     LesionwatchError,
     MissingDependencyError,
 )
+from lesionwatch.inference.predictor import load_scorer
 from lesionwatch.io.atomic import write_atomically, write_json_atomically
 from lesionwatch.io.bids import find_bids_session, list_bids_sessions
 from lesionwatch.io.study import StudyInputs, hash_input, load_study
@@ -56,7 +57,7 @@ from lesionwatch.workflows.layout import (
 )
 from lesionwatch.workflows.preprocess import RunOptions
 from lesionwatch.workflows.provenance import config_dict
-from lesionwatch.workflows.segment import SegmentationConfig, load_scorer, run_segment
+from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ def _unreadable_sessions(task: CohortTask) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=2)
 def _cached_scorer(config: SegmentationConfig) -> object:
-    return load_scorer(config)
+    return load_scorer(config.method, config.model, config.threshold, config.min_lesion_volume_mm3)
 
 
 def default_workers(memory_per_worker_gb: float = 4.0) -> int:

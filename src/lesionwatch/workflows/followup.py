@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionwatch.errors import ConfigError, ImplausibleInputError
+from lesionwatch.inference.predictor import load_scorer, model_provenance
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import StudyInputs, load_study
@@ -47,8 +48,6 @@ from lesionwatch.workflows.segment import (
     SegmentationConfig,
     StudyAnalysis,
     analyse_study,
-    load_scorer,
-    model_provenance,
     write_study_results,
 )
 from lesionwatch.workflows.tables import write_table
@@ -181,7 +180,8 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     studies = [load_study(i) for i in inputs]  # every study read and checked before any is analysed
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
-    scorer = load_scorer(segmentation)
+    scorer = load_scorer(segmentation.method, segmentation.model, segmentation.threshold,
+                         segmentation.min_lesion_volume_mm3)
     # the studies' lesions come from the joint analysis of their probabilities, not from each study's own mask
     config = dataclasses.replace(followup, change=dataclasses.replace(
         followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))

@@ -6,21 +6,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lesionwatch.atlas.regions import RegionConfig, RegionMap, map_regions
-from lesionwatch.errors import ConfigError, ImplausibleInputError
-from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
-from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
+from lesionwatch.errors import ImplausibleInputError
+from lesionwatch.inference.classical import ClassicalConfig
+from lesionwatch.inference.predictor import LesionScorer, load_scorer, model_provenance, score_lesions
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import label_lesions, lesion_mask
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
-from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.layout import (
     LABELS_NAME,
@@ -69,47 +67,6 @@ class SegmentationConfig:
     flip_tta: bool = False
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
-
-
-@dataclass(frozen=True)
-class LesionScorer:
-    """A loaded segmenter: the network and its card, or the classical method."""
-
-    name: str
-    version: str
-    threshold: float
-    min_lesion_volume_mm3: float
-    net: Any = None
-    card: ModelCard | None = None
-    sha256: str | None = None
-
-
-def load_scorer(config: SegmentationConfig) -> LesionScorer:
-    """Load the model named in `config` (verifying its sha256), or set up the classical method."""
-    if config.method == "classical":
-        return LesionScorer("classical-flair-threshold", "1", config.threshold if config.threshold is not None else 0.5,
-                            config.min_lesion_volume_mm3 if config.min_lesion_volume_mm3 is not None else 5.0)
-    if config.method != "model":
-        raise ConfigError(f"segmentation method {config.method!r}: expected model or classical")
-    configure_threads()
-    net, card = load_model(resolve_model_dir(config.model), choose_device())
-    return LesionScorer(card.name, card.version,
-                        config.threshold if config.threshold is not None else card.threshold,
-                        config.min_lesion_volume_mm3 if config.min_lesion_volume_mm3 is not None
-                        else card.min_lesion_volume_mm3, net, card, card.weights_sha256)
-
-
-def score_lesions(pre: PreprocessedStudy, scorer: LesionScorer, config: SegmentationConfig) -> Volume:
-    """Lesion probability on the working grid."""
-    if scorer.net is None or scorer.card is None:
-        return flair_hyperintensity_score(pre.channels, pre.brain_mask, config.classical)
-    shape = pre.brain_mask.shape
-    channels = np.stack([pre.channels[n].array if n in pre.channels else np.zeros(shape, np.float32)
-                         for n in scorer.card.inputs])
-    device = next(scorer.net.parameters()).device.type
-    prob = predict_probability(scorer.net, channels, scorer.card.patch_size, flip_tta=config.flip_tta,
-                               device=device)
-    return pre.channels["flair"].with_array(np.where(pre.brain_mask.mask, prob, 0.0))
 
 
 @dataclass(frozen=True)
@@ -171,7 +128,7 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
                                     "--force analyses it anyway and records the warning.")
     stage("segment")
     start = time.perf_counter()
-    score = score_lesions(pre, scorer, segmentation)
+    score = score_lesions(pre, scorer, flip_tta=segmentation.flip_tta, classical=segmentation.classical)
     native_prob = pre.to_native(score)
     mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
     native_regions = pre.to_native(regions.regions)
@@ -214,18 +171,13 @@ def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: Label
     return outputs, summary
 
 
-def model_provenance(scorer: LesionScorer) -> dict[str, object]:
-    """What provenance records of the segmenter."""
-    return {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256, "threshold": scorer.threshold,
-            "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}
-
-
 def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: PreprocessingConfig,
                 segmentation: SegmentationConfig, options: RunOptions) -> Path:
     """Segment one study and write its output folder atomically; return the folder."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir, options.force)
-    scorer = load_scorer(segmentation)  # a bad model fails before any work
+    scorer = load_scorer(segmentation.method, segmentation.model, segmentation.threshold,
+                         segmentation.min_lesion_volume_mm3)  # a bad model fails before any work
     with output_folder(out_dir, options) as stage:
         with stage_progress("segment", len(ANALYSIS_STAGES) + 1, options.progress, options.on_stage) as bar:
             analysis = analyse_study(inputs, preprocessing, scorer, segmentation, bar,
