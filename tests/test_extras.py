@@ -49,7 +49,7 @@ def test_pdf_and_dicom_seg_without_their_extras_name_them(monkeypatch: pytest.Mo
 
 
 def test_cohort_tables_without_the_cohort_extra_write_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lesionwatch.workflows.cohort import run_group
+    from lesionwatch.workflows.cohort_group import run_group
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'lesionwatch\[cohort\]'"):

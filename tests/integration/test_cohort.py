@@ -19,11 +19,11 @@ from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.workflows.cohort import (
     CohortConfig,
     check_bids_derivatives,
-    collect_group,
     default_workers,
     local_cluster,
     run_participants,
 )
+from lesionwatch.workflows.cohort_group import collect_group
 from lesionwatch.workflows.preprocess import RunOptions
 from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 

@@ -29,7 +29,8 @@ def bids(
     report: Annotated[bool, typer.Option("--report/--no-report", help="Also write each task's report.")] = False,
 ) -> None:
     """BIDS App: `participant` runs every session (resumable), `group` writes the cohort tables."""
-    from lesionwatch.workflows.cohort import CohortConfig, run_group, run_participants
+    from lesionwatch.workflows.cohort import CohortConfig, run_participants
+    from lesionwatch.workflows.cohort_group import run_group
     from lesionwatch.workflows.progress import stage_progress
     from lesionwatch.workflows.segment import SegmentationConfig
 

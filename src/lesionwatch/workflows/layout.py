@@ -34,6 +34,9 @@ COMMON_DIR = "common"
 FIGURES_DIR = "figures"
 """Subfolder of the report's pictures."""
 
+GROUP_DIR = "group"
+"""A cohort's group-level tables and plots, in its derivatives folder."""
+
 TASK_FILE = "task.json"
 """A cohort task's record, in its output folder."""
 
