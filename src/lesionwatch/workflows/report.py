@@ -296,8 +296,8 @@ class ChangeReading:
 
 
 def change_readings(folder: Path) -> list[ChangeReading]:
-    """Every new and enlarging lesion of a follow-up folder, interval by interval: new ones first, the largest
-    first within a class."""
+    """Every new and enlarging lesion of a follow-up folder, interval by interval: new ones first, then by how much
+    lesion volume each gained, most first."""
     names: list[str] = _read_json(folder / SUMMARY_NAME)["studies"]
     rows = _read_json(folder / f"{CHANGE_TABLE_NAME}.json")["rows"]
     readings = []
