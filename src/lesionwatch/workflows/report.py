@@ -328,13 +328,14 @@ def activity_headline(intervals: list[dict[str, Any]]) -> str:
     return "; ".join(lines)
 
 
-def _reading_figures(folder: Path, readings: list[ChangeReading], figures_dir: Path) -> list[Figure]:
-    """Draw the crops of each reading (the first MAX_READINGS) and write them into `figures_dir`."""
+def _reading_figures(folder: Path, readings: list[ChangeReading], figures_dir: Path,
+                     images: dict[str, DisplayImage]) -> list[Figure]:
+    """Draw the crops of each reading (the first MAX_READINGS) on the studies' common-space FLAIRs (`images`, by
+    study) and write them into `figures_dir`."""
     common = folder / COMMON_DIR
     shown = readings[:MAX_READINGS]
-    images = {n: DisplayImage.of(read_volume(common / common_name("flair", n)))
-              for n in {r.before for r in shown} | {r.after for r in shown}}
-    ids = {n: reorient_to_ras(read_labels(common / common_name("lesion_labels", n))).array for n in images}
+    ids = {n: reorient_to_ras(read_labels(common / common_name("lesion_labels", n))).array
+           for n in {r.before for r in shown} | {r.after for r in shown}}
     colours = {"new": CHANGE_PALETTE[2][1], "enlarging": CHANGE_PALETTE[3][1]}
     figures = []
     for r in shown:
@@ -374,7 +375,7 @@ def _followup_content(folder: Path, provenance: dict[str, Any], figures_dir: Pat
         warnings += [f"{name}: {w}" for w in study_summary["qc_warnings"]]
     figures += _animation(displays, figures_dir)
     readings = change_readings(folder)
-    reading_figures = _reading_figures(folder, readings, figures_dir)
+    reading_figures = _reading_figures(folder, readings, figures_dir, dict(zip(names, displays, strict=True)))
     lines: dict[str, str] = {"studies": " -> ".join(names), "common space": summary["common_space"]}
     for interval in summary["intervals"]:
         lines[interval["interval"]] = (
