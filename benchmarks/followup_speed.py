@@ -14,16 +14,13 @@ table; asserts nothing. Run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import lesionwatch_command, run_timed
+from harness import lesionwatch_command, timed_runs, timing_cells
 from lesionwatch.paths import cpu_threads, shared_data_dir
-from lesionwatch.workflows.layout import PROVENANCE_NAME
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,20 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         inputs += ["--t1", str(folder / point / f"P14_{point}_T1.nii.gz")]
     print(f"case: mslesseg P14 T1 -> T2 (1 mm FLAIR + T1); {args.repeats} runs; {cpu_threads()} CPU threads "
           f"(of {os.cpu_count()} cores)\n")
-    walls, peaks, stages = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):
-            out = Path(tmp) / f"run{i}"
-            wall, peak = run_timed(lesionwatch_command("followup", *inputs, "--out", str(out), *args.extra),
-                                   "mslesseg P14")
-            walls.append(wall)
-            peaks.append(peak)
-            stages.append(json.loads((out / PROVENANCE_NAME).read_text()).get("timings_s", {}))
-            print(f"  run {i + 1}: {wall:.1f} s, {peak:.0f} MB", flush=True)
-    names = [k for k in stages[0] if k != "total"]
-    per_stage = ", ".join(f"{k} {statistics.median(s.get(k, 0.0) for s in stages):.1f}" for k in names)
+        runs = timed_runs(lambda out: lesionwatch_command("followup", *inputs, "--out", str(out), *args.extra),
+                          [Path(tmp) / f"run{i}" for i in range(args.repeats)], "mslesseg P14")
     print("\n| median s | min s | max s | peak MB (max) | stages (median s) |\n|---|---|---|---|---|")
-    print(f"| {statistics.median(walls):.1f} | {min(walls):.1f} | {max(walls):.1f} | {max(peaks):.0f} | {per_stage} |")
+    print(f"| {timing_cells(*runs)} |")
     return 0
 
 

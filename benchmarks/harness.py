@@ -6,9 +6,14 @@ they import it as `harness`.
 
 from __future__ import annotations
 
+import json
+import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from lesionwatch.workflows.layout import PROVENANCE_NAME
 
 
 def lesionwatch_command(*args: str) -> list[str]:
@@ -43,3 +48,25 @@ def run_timed(cmd: list[str], what: str) -> tuple[float, float]:
     if int(code) != 0:
         raise RuntimeError(f"{what}: exit status {code} from {' '.join(cmd)}")
     return float(wall), int(maxrss_kb) / 1024
+
+
+def timed_runs(command: Callable[[Path], list[str]], outs: list[Path], what: str
+               ) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """Run `command(out)` once for each output folder, printing each run; return the wall seconds, the peak MB
+    and each run's stage seconds (its provenance.json `timings_s`)."""
+    walls, peaks, stages = [], [], []
+    for i, out in enumerate(outs):
+        wall, peak = run_timed(command(out), what)
+        walls.append(wall)
+        peaks.append(peak)
+        stages.append(json.loads((out / PROVENANCE_NAME).read_text()).get("timings_s", {}))
+        print(f"  {what} run {i + 1}: {wall:.1f} s, {peak:.0f} MB", flush=True)
+    return walls, peaks, stages
+
+
+def timing_cells(walls: list[float], peaks: list[float], stages: list[dict[str, float]]) -> str:
+    """Table cells of repeated runs: median, min and max seconds | peak MB | the median seconds of each stage."""
+    names = [k for k in stages[0] if k != "total"]
+    per_stage = ", ".join(f"{k} {statistics.median(s.get(k, 0.0) for s in stages):.1f}" for k in names)
+    return (f"{statistics.median(walls):.1f} | {min(walls):.1f} | {max(walls):.1f} | {max(peaks):.0f} | "
+            f"{per_stage}")

@@ -13,16 +13,14 @@ Prints a Markdown table; asserts nothing. Run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import run_timed, segment_command
+from harness import segment_command, timed_runs, timing_cells
 from lesionwatch.paths import cpu_threads, shared_data_dir
-from lesionwatch.workflows.layout import PROVENANCE_NAME
 
 
 def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
@@ -40,13 +38,6 @@ def default_inputs(scratch: Path) -> tuple[Path, Path | None, str]:
     write_nifti(images["flair"], scratch / "flair.nii.gz")
     write_nifti(images["t1"], scratch / "t1.nii.gz")
     return scratch / "flair.nii.gz", scratch / "t1.nii.gz", "embedded synthetic demo case"
-
-
-def run_once(flair: Path, t1: Path | None, out: Path, report: bool, extra: list[str]) -> tuple[float, float, dict]:
-    wall, peak = run_timed(segment_command(flair, t1, out, ["--report" if report else "--no-report", *extra]),
-                           str(flair))
-    timings = json.loads((out / PROVENANCE_NAME).read_text()).get("timings_s", {})
-    return wall, peak, timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,18 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = ["| report | median s | min s | max s | peak MB (max) | stages (median s) |",
                  "|---|---|---|---|---|---|"]
         for report in (False, True):
-            walls, peaks, stages = [], [], []
-            for i in range(args.repeats):
-                wall, peak, timings = run_once(flair, t1, scratch / f"run{int(report)}{i}", report,
-                                               ["--model", args.model, *args.extra])
-                walls.append(wall)
-                peaks.append(peak)
-                stages.append(timings)
-                print(f"  report={report} run {i + 1}: {wall:.1f} s, {peak:.0f} MB", flush=True)
-            names = [k for k in stages[0] if k != "total"]
-            per_stage = ", ".join(f"{k} {statistics.median(s.get(k, 0.0) for s in stages):.1f}" for k in names)
-            lines.append(f"| {'yes' if report else 'no'} | {statistics.median(walls):.1f} | {min(walls):.1f} | "
-                         f"{max(walls):.1f} | {max(peaks):.0f} | {per_stage} |")
+            extra = ["--report" if report else "--no-report", "--model", args.model, *args.extra]
+            runs = timed_runs(functools.partial(segment_command, flair, t1, extra=extra),
+                              [scratch / f"run{int(report)}{i}" for i in range(args.repeats)], f"report={report}")
+            lines.append(f"| {'yes' if report else 'no'} | {timing_cells(*runs)} |")
         print("\n" + "\n".join(lines))
     return 0
 
