@@ -143,10 +143,10 @@ class KeptCase:
         return cls(read_volume(folder / PROBABILITY_NAME))
 
     def mask(self, threshold: float, min_volume_mm3: float) -> LabelVolume:
-        """The lesion mask segment writes at this operating point (`lesions.components.lesion_mask`)."""
-        from lesionwatch.lesions.components import lesion_mask
+        """The lesion mask segment writes at this operating point (`inference.postprocessing.lesion_mask`)."""
+        from lesionwatch.inference.postprocessing import PostprocessingConfig, lesion_mask
 
-        return lesion_mask(self.probability, threshold, min_volume_mm3)
+        return lesion_mask(self.probability, PostprocessingConfig(threshold, min_volume_mm3))
 
 
 def sweep(rows: list[dict[str, object]], cases: dict[str, Case], out: Path,

@@ -35,10 +35,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from harness import lesionwatch_command, run_timed
+from lesionwatch.inference.postprocessing import card_operating_point, lesion_mask
 from lesionwatch.io.itk import ras_matrix_from_itk
 from lesionwatch.io.nifti import read_labels, read_volume, write_nifti
 from lesionwatch.io.volume import LabelVolume
-from lesionwatch.lesions.components import label_lesions, lesion_mask
+from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import evaluate_change
 from lesionwatch.longitudinal.change import ACTIVITY_LABELS
 from lesionwatch.models.card import read_card, resolve_model_dir
@@ -139,8 +140,8 @@ def pseudo_rescans(data: Path, out: Path, extra: list[str]) -> list[dict[str, ob
         # each study segmented on its own, as `segment` would: what the joint analysis starts from
         alone = []
         for study in ("study1", "study2"):
-            mask = lesion_mask(read_volume(folder / "followup" / study / PROBABILITY_NAME), card.threshold,
-                               card.min_lesion_volume_mm3)
+            mask = lesion_mask(read_volume(folder / "followup" / study / PROBABILITY_NAME),
+                               card_operating_point(card))
             alone.append(float(mask.mask.sum()) * mask.voxel_volume_mm3)
         rows.append({"case": f"rescan_{name}", "new": interval["new_count"], "enlarging": interval["enlarging_count"],
                      "volume_before_mm3": before, "volume_after_mm3": interval["volume_after_mm3"],

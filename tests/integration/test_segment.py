@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lesionwatch.cli.main import main
+from lesionwatch.inference.postprocessing import PostprocessingConfig, lesion_mask
 from lesionwatch.io.nifti import read_labels, read_volume, write_nifti
-from lesionwatch.lesions.components import lesion_mask
 from lesionwatch.lesions.metrics import evaluate_segmentation
 from lesionwatch.synth import SynthConfig, generate_case
 
@@ -70,8 +70,8 @@ def test_shipped_model_finds_synthetic_lesions(tmp_path: Path, with_t1: bool) ->
     assert np.array(prov["patient_to_template"]).shape == (4, 4)
     # the mask is the probability at the card's operating point, nothing added or taken away after it
     card = prov["model"]
-    expected = lesion_mask(read_volume(out / "lesion_probability_space-native.nii.gz"), card["threshold"],
-                           card["min_lesion_volume_mm3"])
+    expected = lesion_mask(read_volume(out / "lesion_probability_space-native.nii.gz"),
+                           PostprocessingConfig(card["threshold"], card["min_lesion_volume_mm3"]))
     assert np.array_equal(read_labels(out / "lesion_mask_space-native.nii.gz").mask, expected.mask)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from lesionwatch.errors import ConfigError
 from lesionwatch.inference.classical import ClassicalConfig, flair_hyperintensity_score
+from lesionwatch.inference.postprocessing import PostprocessingConfig, card_operating_point
 from lesionwatch.inference.sliding_window import choose_device, configure_threads, predict_probability
 from lesionwatch.io.volume import Volume
 from lesionwatch.models.card import ModelCard, load_model, resolve_model_dir
@@ -18,12 +19,12 @@ from lesionwatch.preprocessing.pipeline import PreprocessedStudy
 
 @dataclass(frozen=True)
 class LesionScorer:
-    """A loaded segmenter: the network and its card, or the classical method."""
+    """A loaded segmenter: the network and its card, or the classical method, with the operating point that turns
+    its probability into a lesion mask."""
 
     name: str
     version: str
-    threshold: float
-    min_lesion_volume_mm3: float
+    postprocessing: PostprocessingConfig
     net: Any = None
     card: ModelCard | None = None
     sha256: str | None = None
@@ -40,15 +41,21 @@ def load_scorer(method: str, model: str = "default", threshold: float | None = N
         ModelError: the model is missing, incomplete or its weights do not match their checksum.
     """
     if method == "classical":
-        return LesionScorer("classical-flair-threshold", "1", threshold if threshold is not None else 0.5,
-                            min_lesion_volume_mm3 if min_lesion_volume_mm3 is not None else 5.0)
+        return LesionScorer("classical-flair-threshold", "1",
+                            _override(PostprocessingConfig(0.5, 5.0), threshold, min_lesion_volume_mm3))
     if method != "model":
         raise ConfigError(f"segmentation method {method!r}: expected model or classical")
     configure_threads()
     net, card = load_model(resolve_model_dir(model), choose_device())
-    return LesionScorer(card.name, card.version, threshold if threshold is not None else card.threshold,
-                        min_lesion_volume_mm3 if min_lesion_volume_mm3 is not None else card.min_lesion_volume_mm3,
+    return LesionScorer(card.name, card.version,
+                        _override(card_operating_point(card), threshold, min_lesion_volume_mm3),
                         net, card, card.weights_sha256)
+
+
+def _override(point: PostprocessingConfig, threshold: float | None, min_lesion_volume_mm3: float | None
+              ) -> PostprocessingConfig:
+    return PostprocessingConfig(point.threshold if threshold is None else threshold,
+                                point.min_lesion_volume_mm3 if min_lesion_volume_mm3 is None else min_lesion_volume_mm3)
 
 
 def score_lesions(pre: PreprocessedStudy, scorer: LesionScorer, *, flip_tta: bool = False,
@@ -69,5 +76,6 @@ def score_lesions(pre: PreprocessedStudy, scorer: LesionScorer, *, flip_tta: boo
 
 def model_provenance(scorer: LesionScorer) -> dict[str, object]:
     """What provenance records of the segmenter."""
-    return {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256, "threshold": scorer.threshold,
-            "min_lesion_volume_mm3": scorer.min_lesion_volume_mm3}
+    return {"name": scorer.name, "version": scorer.version, "sha256": scorer.sha256,
+            "threshold": scorer.postprocessing.threshold,
+            "min_lesion_volume_mm3": scorer.postprocessing.min_lesion_volume_mm3}

@@ -6,8 +6,6 @@ import cc3d
 import numpy as np
 import numpy.typing as npt
 
-from lesionwatch.io.volume import LabelVolume, Volume
-
 
 def label_lesions(mask: npt.NDArray[np.bool_] | npt.NDArray[np.integer], connectivity: int = 26
                   ) -> tuple[npt.NDArray[np.int32], int]:
@@ -28,22 +26,3 @@ def label_lesions(mask: npt.NDArray[np.bool_] | npt.NDArray[np.integer], connect
 def component_sizes(labels: npt.NDArray[np.int32], n: int) -> npt.NDArray[np.int64]:
     """Voxel count of components 1..n (index 0 of the result is component 1)."""
     return np.bincount(labels.ravel(), minlength=n + 1)[1:]
-
-
-def remove_small_lesions(mask: npt.NDArray[np.bool_], voxel_volume_mm3: float, min_volume_mm3: float
-                         ) -> npt.NDArray[np.bool_]:
-    """Drop components smaller than `min_volume_mm3`."""
-    if min_volume_mm3 <= 0:
-        return np.asarray(mask != 0)
-    labels, n = label_lesions(mask)
-    if n == 0:
-        return np.zeros(mask.shape, bool)
-    keep = np.concatenate([[False], component_sizes(labels, n) * voxel_volume_mm3 >= min_volume_mm3])
-    return np.asarray(keep[labels])
-
-
-def lesion_mask(probability: Volume, threshold: float, min_volume_mm3: float) -> LabelVolume:
-    """The binary lesion mask of a probability map: voxels at or above `threshold`, without components smaller
-    than `min_volume_mm3` (how `lesionwatch segment` and the accuracy benchmark's sweep binarise alike)."""
-    kept = remove_small_lesions(probability.array >= threshold, probability.voxel_volume_mm3, min_volume_mm3)
-    return probability.as_labels(kept.astype(np.uint8))

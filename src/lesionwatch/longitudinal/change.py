@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from lesionwatch.inference.postprocessing import remove_small_lesions
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import label_lesions, remove_small_lesions
+from lesionwatch.lesions.components import label_lesions
 
 CHANGE_LABELS = {
     1: "stable lesion (or any lesion of the baseline study)",

@@ -184,7 +184,8 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
                          segmentation.min_lesion_volume_mm3)
     # the studies' lesions come from the joint analysis of their probabilities, not from each study's own mask
     config = dataclasses.replace(followup, change=dataclasses.replace(
-        followup.change, threshold=scorer.threshold, min_lesion_volume_mm3=scorer.min_lesion_volume_mm3))
+        followup.change, threshold=scorer.postprocessing.threshold,
+        min_lesion_volume_mm3=scorer.postprocessing.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
         total = len(inputs) * len(ANALYSIS_STAGES) + 2
         with stage_progress("follow-up", total, options.progress, options.on_stage) as bar:

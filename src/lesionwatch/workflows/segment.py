@@ -12,12 +12,13 @@ import numpy as np
 from lesionwatch.atlas.regions import RegionConfig, RegionMap, map_regions
 from lesionwatch.errors import ImplausibleInputError
 from lesionwatch.inference.classical import ClassicalConfig
+from lesionwatch.inference.postprocessing import lesion_mask
 from lesionwatch.inference.predictor import LesionScorer, load_scorer, model_provenance, score_lesions
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.components import label_lesions, lesion_mask
+from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.layout import (
@@ -130,7 +131,7 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     start = time.perf_counter()
     score = score_lesions(pre, scorer, flip_tta=segmentation.flip_tta, classical=segmentation.classical)
     native_prob = pre.to_native(score)
-    mask = lesion_mask(native_prob, scorer.threshold, scorer.min_lesion_volume_mm3)
+    mask = lesion_mask(native_prob, scorer.postprocessing)
     native_regions = pre.to_native(regions.regions)
     timings["segment"] = round(time.perf_counter() - start, 3)
     return StudyAnalysis(study, pre, score, native_prob, mask, regions, native_regions, timings, implausible)
