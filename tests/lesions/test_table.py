@@ -12,10 +12,10 @@ from lesionwatch.atlas.regions import (
     INFRATENTORIAL,
     VENTRICLES,
     WHITE_MATTER,
-    RegionConfig,
     RegionMap,
 )
 from lesionwatch.io.volume import LabelVolume, Volume
+from lesionwatch.lesions.locations import LocationConfig
 from lesionwatch.lesions.table import LESION_COLUMNS, lesion_table, summarize
 from lesionwatch.workflows.tables import write_lesion_table
 
@@ -96,5 +96,5 @@ def test_black_hole_is_darker_than_cortex_on_t1() -> None:
     t1[ids == 1] = -3.0  # darker than cortex
     t1[ids == 2] = -0.5  # hypointense to white matter, not to cortex
     table = lesion_table(LabelVolume(ids, affine), LabelVolume(regions, affine),
-                         flair=Volume(np.zeros(regions.shape), affine), t1=Volume(t1, affine), config=RegionConfig())
+                         flair=Volume(np.zeros(regions.shape), affine), t1=Volume(t1, affine), config=LocationConfig())
     assert table.column("t1_black_hole") == [True, False]

@@ -10,8 +10,7 @@ al., NeuroImage 2002).
 Deriving the template's regions from the tissue maps takes about 9 s (1 mm distance maps), so the package ships
 them, made by the same code with the default settings: `templates/mni152_2009a_regions.npz`, rebuilt by
 `scripts/make_region_template.py` and checked against a fresh derivation by the tests. Other settings derive them.
-`RegionConfig` also holds the distances that `lesions.locations` classifies lesions by, so one setting describes
-what a region is and what lies next to it.
+How lesions are classified by their distance to these regions is `lesions.locations`.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ VENTRICLES, CORTEX, INFRATENTORIAL, WHITE_MATTER, OTHER_BRAIN = 1, 2, 3, 4, 5
 
 @dataclass(frozen=True)
 class RegionConfig:
-    """How the template's regions are brought to the patient and how lesions are classified.
+    """How the template's regions are derived and brought to the patient.
 
     Attributes:
         registration: template-to-patient registration (affine, coarse levels only: regions need ~2 mm).
@@ -47,9 +46,6 @@ class RegionConfig:
         csf_flair_z: normalised FLAIR (robust z) below which a voxel is taken as CSF.
         cortex_max_depth_mm: cortex is template grey matter at most this deep below the intracranial surface, and...
         cortex_min_ventricle_distance_mm: ...at least this far from the ventricles (keeps deep grey matter out).
-        periventricular_mm: a lesion within this distance of a ventricle is periventricular ("abutting").
-        juxtacortical_mm: a lesion within this distance of the cortex is juxtacortical/cortical.
-        infratentorial_fraction: share of a lesion's voxels in the infratentorial region that makes it infratentorial.
     """
 
     registration: RegistrationConfig = field(default_factory=lambda: RegistrationConfig(
@@ -59,9 +55,6 @@ class RegionConfig:
     csf_flair_z: float = -1.5
     cortex_max_depth_mm: float = 40.0
     cortex_min_ventricle_distance_mm: float = 6.0
-    periventricular_mm: float = 3.0
-    juxtacortical_mm: float = 2.0
-    infratentorial_fraction: float = 0.5
 
 
 @dataclass(frozen=True)

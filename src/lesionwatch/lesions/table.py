@@ -18,9 +18,9 @@ import numpy.typing as npt
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from lesionwatch.atlas.regions import CORTEX, VENTRICLES, WHITE_MATTER, RegionConfig, RegionMap, distance_maps_mm
+from lesionwatch.atlas.regions import CORTEX, VENTRICLES, WHITE_MATTER, RegionMap, distance_maps_mm
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.lesions.locations import LOCATION_CLASSES, classify_location
+from lesionwatch.lesions.locations import LOCATION_CLASSES, LocationConfig, classify_location
 
 LESION_COLUMNS = (
     "lesion_id", "volume_mm3", "voxel_count", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
@@ -104,7 +104,7 @@ def _distances_around(region_map: LabelVolume, box: tuple[slice, ...], margin: n
 
 
 def lesion_table(lesion_ids: LabelVolume, region_map: LabelVolume, *, flair: Volume, t1: Volume | None = None,
-                 probability: Volume | None = None, config: RegionConfig | None = None) -> LesionTable:
+                 probability: Volume | None = None, config: LocationConfig | None = None) -> LesionTable:
     """Measure every lesion of a lesion id map.
 
     Args:
@@ -118,7 +118,7 @@ def lesion_table(lesion_ids: LabelVolume, region_map: LabelVolume, *, flair: Vol
     Returns:
         LesionTable sorted by lesion id.
     """
-    config = config or RegionConfig()
+    config = config or LocationConfig()
     ids = lesion_ids.array
     regions = region_map.array
     lesion_any = ids > 0

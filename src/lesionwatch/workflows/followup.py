@@ -248,7 +248,7 @@ def _write(folder: Path, names: list[str], analyses: list[StudyAnalysis], space:
         sub = folder / name
         sub.mkdir()
         ids_native = _to_native(result.lesion_ids[i], analysis, space, i)
-        written, summary = write_study_results(analysis, sub, ids_native, segmentation.regions,
+        written, summary = write_study_results(analysis, sub, ids_native, segmentation.locations,
                                                intermediates=options.write_intermediates)
         write_nifti(_to_native(result.change_maps[i], analysis, space, i), sub / CHANGE_MAP_NAME)
         written[CHANGE_MAP_NAME] = NATIVE

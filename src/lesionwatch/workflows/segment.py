@@ -19,6 +19,7 @@ from lesionwatch.io.nifti import write_nifti
 from lesionwatch.io.study import Study, StudyInputs, load_study
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import label_lesions
+from lesionwatch.lesions.locations import LocationConfig
 from lesionwatch.lesions.table import LesionSummary, LesionTable, lesion_table, summarize
 from lesionwatch.preprocessing.pipeline import STAGES, PreprocessedStudy, PreprocessingConfig, preprocess
 from lesionwatch.workflows.layout import (
@@ -58,7 +59,8 @@ class SegmentationConfig:
         min_lesion_volume_mm3: connected lesions smaller than this are dropped; None takes the card's value.
         flip_tta: average with the prediction on the left-right mirrored image.
         classical: settings of the classical method.
-        regions: how anatomical regions and lesion location classes are found.
+        regions: how the anatomical regions are brought to the patient.
+        locations: the distances lesion location classes are read by.
     """
 
     method: str = "model"
@@ -68,6 +70,7 @@ class SegmentationConfig:
     flip_tta: bool = False
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
+    locations: LocationConfig = field(default_factory=LocationConfig)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def analyse_study(inputs: StudyInputs, preprocessing: PreprocessingConfig, score
     return StudyAnalysis(study, pre, score, native_prob, mask, regions, native_regions, timings, implausible)
 
 
-def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: RegionConfig
+def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: LocationConfig
                     ) -> tuple[LesionTable, LesionSummary]:
     """Lesion table and summary of a native-grid lesion id map."""
     pre = analysis.pre
@@ -151,7 +154,7 @@ def measure_lesions(analysis: StudyAnalysis, lesion_ids: LabelVolume, config: Re
     return table, summary
 
 
-def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: LabelVolume, config: RegionConfig,
+def write_study_results(analysis: StudyAnalysis, folder: Path, lesion_ids: LabelVolume, config: LocationConfig,
                         *, intermediates: bool) -> tuple[dict[str, str], LesionSummary]:
     """Write one study's native-grid images, lesion table and summary into `folder`; return file -> space."""
     table, summary = measure_lesions(analysis, lesion_ids, config)
@@ -186,7 +189,7 @@ def run_segment(inputs: StudyInputs, out_dir: Path, preprocessing: Preprocessing
             bar.stage("write")
             ids, _ = label_lesions(analysis.native_mask.mask)
             outputs, summary = write_study_results(analysis, stage, analysis.native_mask.with_array(ids),
-                                                   segmentation.regions, intermediates=options.write_intermediates)
+                                                   segmentation.locations, intermediates=options.write_intermediates)
         log.info("%d lesions, %.0f mm3", summary.lesion_count, summary.lesion_volume_mm3)
         provenance = build_provenance(
             command="segment", inputs=inputs.paths(),
