@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -18,7 +19,6 @@ from lesionwatch.io.study import StudyInputs
 from lesionwatch.synth import SynthConfig, generate_case
 from lesionwatch.workflows.cohort import (
     CohortConfig,
-    check_bids_derivatives,
     default_workers,
     local_cluster,
     run_participants,
@@ -28,6 +28,32 @@ from lesionwatch.workflows.preprocess import RunOptions
 from lesionwatch.workflows.segment import SegmentationConfig, run_segment
 
 pytestmark = pytest.mark.slow
+
+
+def bids_derivative_problems(out_dir: Path) -> list[str]:
+    """Problems with the derivatives dataset: required description fields and the naming of anat files."""
+    out_dir = Path(out_dir)
+    problems = []
+    try:
+        description = json.loads((out_dir / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return ["dataset_description.json is missing or not JSON"]
+    for key in ("Name", "BIDSVersion", "DatasetType", "GeneratedBy"):
+        if key not in description:
+            problems.append(f"dataset_description.json lacks {key}")
+    if description.get("DatasetType") != "derivative":
+        problems.append("DatasetType is not 'derivative'")
+    pattern = re.compile(r"^sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.(nii\.gz|json)$")
+    for path in out_dir.glob("sub-*/**/anat/*"):
+        rel = path.relative_to(out_dir).parts
+        if not pattern.match(path.name):
+            problems.append(f"{path.relative_to(out_dir)}: not a BIDS file name")
+        elif not path.name.startswith(rel[0]) or (rel[1].startswith("ses-") and f"_{rel[1]}_" not in path.name):
+            problems.append(f"{path.relative_to(out_dir)}: name does not match its sub-/ses- folders")
+        if path.suffix == ".gz" and not path.with_name(path.name.removesuffix(".nii.gz") + ".json").is_file():
+            problems.append(f"{path.relative_to(out_dir)}: no JSON sidecar")
+    return problems
+
 
 CONFIG = CohortConfig(segmentation=SegmentationConfig(method="classical"))
 
@@ -64,7 +90,7 @@ def test_participant_level_on_a_local_dask_cluster_then_group(dataset: Path, tmp
     assert len({r["pid"] for r in records if "pid" in r}) >= 1
     failed = next(r for r in records if r["status"] == "failed")
     assert "sub-c_ses-01_FLAIR.nii.gz" in failed["error"]
-    assert check_bids_derivatives(out) == []
+    assert bids_derivative_problems(out) == []
     for session in ("ses-01", "ses-02"):
         assert (out / "sub-a" / session / "anat" / f"sub-a_{session}_desc-lesionchange_dseg.nii.gz").is_file()
 
@@ -122,7 +148,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dataset: Path, tmp
     tables = collect_group(out)
     keys = [(r["subject"], r["session"]) for r in tables["sessions"]]
     assert sorted(keys) == [("a", "01"), ("a", "02"), ("b", "01"), ("c", "01")]  # each exactly once
-    assert check_bids_derivatives(out) == []
+    assert bids_derivative_problems(out) == []
 
 
 def test_local_workers_share_the_cores_instead_of_one_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,6 @@ from lesionwatch.io.atomic import remove_stale_staging
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-STATES = ("queued", "running", "done", "failed", "cancelled")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -383,30 +383,3 @@ def _run_on_dask(tasks: list[CohortTask], out_dir: Path, config: CohortConfig, n
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def check_bids_derivatives(out_dir: Path) -> list[str]:
-    """Problems with the derivatives dataset: required description fields and the naming of anat files."""
-    import re
-
-    out_dir = Path(out_dir)
-    problems = []
-    try:
-        description = json.loads((out_dir / "dataset_description.json").read_text())
-    except (OSError, ValueError):
-        return ["dataset_description.json is missing or not JSON"]
-    for key in ("Name", "BIDSVersion", "DatasetType", "GeneratedBy"):
-        if key not in description:
-            problems.append(f"dataset_description.json lacks {key}")
-    if description.get("DatasetType") != "derivative":
-        problems.append("DatasetType is not 'derivative'")
-    pattern = re.compile(r"^sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.(nii\.gz|json)$")
-    for path in out_dir.glob("sub-*/**/anat/*"):
-        rel = path.relative_to(out_dir).parts
-        if not pattern.match(path.name):
-            problems.append(f"{path.relative_to(out_dir)}: not a BIDS file name")
-        elif not path.name.startswith(rel[0]) or (rel[1].startswith("ses-") and f"_{rel[1]}_" not in path.name):
-            problems.append(f"{path.relative_to(out_dir)}: name does not match its sub-/ses- folders")
-        if path.suffix == ".gz" and not path.with_name(path.name[:-7] + ".json").is_file():
-            problems.append(f"{path.relative_to(out_dir)}: no JSON sidecar")
-    return problems
