@@ -104,10 +104,6 @@ def train(
     confluent: Annotated[float, typer.Option(
         "--confluent", min=0.0, max=1.0, help="Share of patches given a synthetic confluent periventricular lesion "
         "band (heavy lesion load).")] = DEFAULT_AUGMENTATION.p_confluent,
-    hard_negatives: Annotated[float, typer.Option(
-        "--hard-negatives", min=0.0, max=1.0, help="Share of the patches not centred on a lesion that are centred "
-        "on FLAIR-bright tissue away from every lesion (cortex, insula, septum) instead of anywhere in the brain.")
-    ] = DEFAULT_AUGMENTATION.hard_negative_fraction,
     patch_size: Annotated[int, typer.Option(
         "--patch-size", min=16, help="Edge of the cubic training patches, in working-grid voxels (1 mm).")
     ] = DEFAULT_AUGMENTATION.patch_size[0],
@@ -129,7 +125,7 @@ def train(
         per_lesion_fraction=per_lesion_fraction, p_drop_t1=drop_t1, p_thick_slices=thick_slices,
         thick_slice_mm=parse_range("--thick-slice-mm", thick_slice_mm),
         lesion_contrast=None if lesion_contrast is None else parse_range("--lesion-contrast", lesion_contrast),
-        p_confluent=confluent, hard_negative_fraction=hard_negatives, patch_size=(patch_size, patch_size, patch_size))
+        p_confluent=confluent, patch_size=(patch_size, patch_size, patch_size))
     config = TrainingConfig(iterations=iterations, max_minutes=max_minutes, seed=seed, features=feats,
                             blob_weight=blob_weight, learning_rate=learning_rate, augmentation=augmentation)
     init = resolve_model_dir(continue_from) if continue_from is not None else None

@@ -36,10 +36,6 @@ class AugmentationConfig:
     tissue's own (isointense) to CSF-dark (black hole), instead of the training cases' real lesion intensities,
     which cover only the bright lesions of a few scanners (`lesion_contrast_target`).
     `p_confluent` of patches get a confluent periventricular lesion band (`confluent_periventricular_lesions`).
-    `hard_negative_fraction` of the patches not centred on a lesion are centred on a FLAIR-bright voxel away from
-    every lesion instead of anywhere in the brain (needs `index_bright_tissue`): cortex, insula, septum and flow
-    artefacts, the bright tissue unseen and raw scans get called lesion on, which a uniformly drawn patch of deep
-    white matter seldom shows.
     """
 
     patch_size: tuple[int, int, int] = (48, 48, 48)
@@ -57,15 +53,6 @@ class AugmentationConfig:
     thick_slice_mm: tuple[float, float] = (3.0, 5.0)
     lesion_contrast: tuple[float, float] | None = None
     p_confluent: float = 0.0
-    hard_negative_fraction: float = 0.0
-
-
-BRIGHT_TISSUE_Z = 1.5
-"""FLAIR robust z above which a non-lesion voxel counts as bright tissue (about 3% of a brain: cortex, insula,
-septum; white matter lies near -0.5, the median lesion voxel near 2)."""
-
-BRIGHT_TISSUE_MARGIN_VOXELS = 3
-"""Bright voxels this close to a lesion belong to its rim, not to the tissue a hard-negative patch is after."""
 
 
 @dataclass(frozen=True)
@@ -114,16 +101,6 @@ def index_lesions(cases: list[PreparedCase]) -> list[PreparedCase]:
     return out
 
 
-def index_bright_tissue(cases: list[PreparedCase]) -> list[PreparedCase]:
-    """The cases with their FLAIR-bright non-lesion voxels listed (flat indices; see `hard_negative_fraction`)."""
-    out = []
-    for case in cases:
-        near_lesion = ndimage.binary_dilation(case.label > 0, iterations=BRIGHT_TISSUE_MARGIN_VOXELS)
-        bright = case.brain & (case.channels[0] > BRIGHT_TISSUE_Z) & ~near_lesion
-        out.append(replace(case, bright_tissue=np.flatnonzero(bright).astype(np.int64)))
-    return out
-
-
 def _patch_origin(shape: tuple[int, ...], centre: npt.NDArray[np.intp], patch: tuple[int, int, int]
                   ) -> npt.NDArray[np.intp]:
     """Corner of the patch around `centre`, kept inside the volume where it fits."""
@@ -159,10 +136,6 @@ def sample_patch(case: PreparedCase, rng: np.random.Generator, config: Augmentat
             and rng.random() < config.per_lesion_fraction:
         lesion = case.lesions[int(rng.integers(len(case.lesions)))]
         centre = np.array(np.unravel_index(int(lesion[int(rng.integers(len(lesion)))]), case.label.shape))
-    elif not lesion_centred and case.bright_tissue is not None and case.bright_tissue.size \
-            and config.hard_negative_fraction > 0 and rng.random() < config.hard_negative_fraction:
-        flat = int(case.bright_tissue[int(rng.integers(case.bright_tissue.size))])
-        centre = np.array(np.unravel_index(flat, case.label.shape))
     else:
         pool = case.label if case.label.any() and lesion_centred else case.brain
         idx = np.flatnonzero(pool)

@@ -42,8 +42,6 @@ class PreparedCase:
             (see `lesionwatch.training.augmentation.transplant_lesions`); empty unless training asked for them.
         lesions: the case's own lesions (26-connected), each as flat voxel indices, for sampling every lesion
             equally often (see `AugmentationConfig.per_lesion_fraction`); empty unless asked for.
-        bright_tissue: flat indices of the FLAIR-bright voxels away from every lesion, the centres of hard-negative
-            patches (see `AugmentationConfig.hard_negative_fraction`); None unless asked for.
     """
 
     name: str
@@ -54,7 +52,6 @@ class PreparedCase:
     affine: npt.NDArray[np.float64] | None = None
     transplants: tuple[npt.NDArray[np.int64], ...] = ()
     lesions: tuple[npt.NDArray[np.int64], ...] = ()
-    bright_tissue: npt.NDArray[np.int64] | None = None
 
 
 def _tokens(path: Path) -> list[str]:

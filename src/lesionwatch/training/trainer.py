@@ -17,7 +17,6 @@ from lesionwatch.inference.sliding_window import predict_probability
 from lesionwatch.lesions.components import label_lesions
 from lesionwatch.lesions.metrics import dice_score
 from lesionwatch.training.augmentation import (
-    index_bright_tissue,
     index_lesions,
     lesion_intensities,
     lesion_shape_bank,
@@ -79,8 +78,6 @@ def train(net: Any, train_cases: list[PreparedCase], val_cases: list[PreparedCas
         log.info("resumed from %s at iteration %d (best Dice %.3f)", checkpoint, state.iteration, state.best_dice)
     if config.augmentation.per_lesion_fraction > 0:
         train_cases = index_lesions(train_cases)
-    if config.augmentation.hard_negative_fraction > 0:
-        train_cases = index_bright_tissue(train_cases)
     shapes = lesion_shape_bank(train_cases)
     intensities = lesion_intensities(train_cases)
     log.info("real lesion intensity ranges (10th-90th percentile, z): FLAIR %.2f-%.2f, T1 %.2f-%.2f; %d lesion "
