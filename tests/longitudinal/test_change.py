@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from lesionwatch.inference.postprocessing import PostprocessingConfig
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.longitudinal.alignment import halfway_matrix
 from lesionwatch.longitudinal.change import (
@@ -16,6 +17,8 @@ from lesionwatch.longitudinal.change import (
     analyse_change,
 )
 from lesionwatch.synth import FollowupConfig, SynthConfig, generate_case
+
+NO_MINIMUM = PostprocessingConfig(threshold=0.5, min_lesion_volume_mm3=0.0)
 
 
 def _images(labels: np.ndarray, brain: np.ndarray, rng: np.random.Generator, spacing: float = 1.0) -> Volume:
@@ -39,7 +42,7 @@ def test_synthetic_followup_is_classified_lesion_by_lesion() -> None:
     probabilities[-1][maps[-1] == missed] = 0.1
     voxel = 1.5 ** 3
     result = analyse_change(flairs, [Volume(p, grid) for p in probabilities], LabelVolume(brain, grid),
-                            ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0, min_volume_change_mm3=2 * voxel))
+                            ChangeConfig(min_volume_change_mm3=2 * voxel), NO_MINIMUM)
     checked = 0
     for truth in case.lesions:
         if min(v for v in truth.volumes_mm3 if v > 0) < 4 * voxel:
@@ -75,11 +78,11 @@ def test_new_lesion_needs_an_intensity_change() -> None:
     flair_same2 = _images(lesion.astype(int), brain, rng)
     p1 = Volume(np.where(lesion, 0.3, 0.0), np.eye(4))  # missed at baseline...
     p2 = Volume(np.where(lesion, 0.9, 0.0), np.eye(4))  # ...found at follow-up, same FLAIR
-    cfg = ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0)
-    unchanged = analyse_change([flair_same, flair_same2], [p1, p2], LabelVolume(brain, np.eye(4)), cfg)
+    cfg = ChangeConfig()
+    unchanged = analyse_change([flair_same, flair_same2], [p1, p2], LabelVolume(brain, np.eye(4)), cfg, NO_MINIMUM)
     assert [t.changes for t in unchanged.tracks] == [["stable"]]
     flair_before = _images(np.zeros(shape, int), brain, rng)
-    appeared = analyse_change([flair_before, flair_same2], [p1, p2], LabelVolume(brain, np.eye(4)), cfg)
+    appeared = analyse_change([flair_before, flair_same2], [p1, p2], LabelVolume(brain, np.eye(4)), cfg, NO_MINIMUM)
     assert [t.changes for t in appeared.tracks] == [["new"]]
     assert appeared.intervals[0].new_count == 1
 
@@ -95,9 +98,9 @@ def test_no_change_is_read_at_the_brain_edge() -> None:
     flairs = [_images(np.zeros(shape, int), brain, rng), _images(rim.astype(int), brain, rng)]
     probs = [Volume(np.where(rim, 0.3, 0.0), np.eye(4)), Volume(np.where(rim, 0.9, 0.0), np.eye(4))]
     mask = LabelVolume(brain, np.eye(4))
-    off = analyse_change(flairs, probs, mask, ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0, edge_mm=0.0))
+    off = analyse_change(flairs, probs, mask, ChangeConfig(edge_mm=0.0), NO_MINIMUM)
     assert [t.changes for t in off.tracks] == [["new"]]
-    result = analyse_change(flairs, probs, mask, ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+    result = analyse_change(flairs, probs, mask, ChangeConfig(), NO_MINIMUM)
     assert not result.change_evidence[0].array[rim].any()
     assert [t.changes for t in result.tracks] == [["stable"]]  # pooled: (0.3 + 0.9) / 2 >= 0.5 in both studies
 
@@ -113,7 +116,7 @@ def test_two_lesions_growing_into_one_are_merged() -> None:
     rng = np.random.default_rng(2)
     result = analyse_change([_images(before, brain, rng), _images(after, brain, rng)],
                             [Volume(np.where(m > 0, 0.9, 0.0), np.eye(4)) for m in (before, after)],
-                            LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+                            LabelVolume(brain, np.eye(4)), ChangeConfig(), NO_MINIMUM)
     (track,) = result.tracks
     assert track.merged == [True] and track.split == [False]
     assert track.changes == ["stable"]  # 128 -> 176 voxels: +37%, below the 50% of "enlarging"
@@ -131,7 +134,7 @@ def test_a_growing_lesion_is_enlarging_and_a_shrinking_one_shrinking() -> None:
     rng = np.random.default_rng(5)
     result = analyse_change([_images(before, brain, rng), _images(after, brain, rng)],
                             [Volume(np.where(m > 0, 0.9, 0.0), np.eye(4)) for m in (before, after)],
-                            LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+                            LabelVolume(brain, np.eye(4)), ChangeConfig(), NO_MINIMUM)
     by_volume = {tuple(t.volumes_mm3): t.changes[0] for t in result.tracks}
     assert by_volume == {(125.0, 300.0): "enlarging", (360.0, 108.0): "shrinking"}
     interval = result.intervals[0]
@@ -158,7 +161,7 @@ def test_new_signal_the_segmenter_doubts_stays_lesion_while_it_lasts() -> None:
     flairs = [_images(np.zeros(shape, int), brain, rng), _images(lesion, brain, rng), _images(lesion, brain, rng)]
     unsure = Volume(np.where(lesion > 0, 0.1, 0.0), np.eye(4))  # the segmenter barely sees it, every time
     result = analyse_change(flairs, [Volume(np.zeros(shape), np.eye(4)), unsure, unsure],
-                            LabelVolume(brain, np.eye(4)), ChangeConfig(threshold=0.5, min_lesion_volume_mm3=0.0))
+                            LabelVolume(brain, np.eye(4)), ChangeConfig(), NO_MINIMUM)
     assert [t.changes for t in result.tracks] == [["new", "stable"]]
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from lesionwatch.inference.postprocessing import remove_small_lesions
+from lesionwatch.inference.postprocessing import PostprocessingConfig, remove_small_lesions
 from lesionwatch.io.volume import LabelVolume, Volume
 from lesionwatch.lesions.components import label_lesions
 
@@ -53,11 +53,10 @@ CHANGE_CLASSES = ("new", "enlarging", "stable", "shrinking", "resolved", "absent
 
 @dataclass(frozen=True)
 class ChangeConfig:
-    """Thresholds of the joint analysis and the change classes.
+    """Thresholds of the joint analysis and the change classes (the lesion threshold and minimum lesion volume are
+    the segmentation's operating point, `PostprocessingConfig`, given beside this).
 
     Attributes:
-        threshold: lesion probability at or above which a voxel is lesion (the segmentation's sensitivity).
-        min_lesion_volume_mm3: lesions smaller than this in a study are dropped from that study.
         change_sd: an intensity change larger than this many robust spreads of the difference image counts...
         min_change_z: ...and larger than this in normalised FLAIR units (robust z; lesions are 2-6 units brighter
             than white matter), so that very clean images do not turn interpolation blur into change.
@@ -74,8 +73,6 @@ class ChangeConfig:
         min_volume_change_mm3: ...provided the volume changed by at least this much.
     """
 
-    threshold: float = 0.5
-    min_lesion_volume_mm3: float = 5.0
     change_sd: float = 3.0
     min_change_z: float = 1.0
     brightened_threshold_factor: float = 0.5
@@ -173,8 +170,10 @@ def intensity_change(before: Volume, after: Volume, brain: npt.NDArray[np.bool_]
 
 
 def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]], brain: npt.NDArray[np.bool_],
-                config: ChangeConfig, flairs: list[Volume] | None = None) -> list[npt.NDArray[np.bool_]]:
-    """Lesion masks of all studies, with probabilities pooled over runs of unchanged intensity (step 2)."""
+                config: ChangeConfig, operating_point: PostprocessingConfig, flairs: list[Volume] | None = None
+                ) -> list[npt.NDArray[np.bool_]]:
+    """Lesion masks of all studies, with probabilities pooled over runs of unchanged intensity (step 2) and
+    thresholded at `operating_point` (lowered where the FLAIR brightened)."""
     n = len(probabilities)
     run = [np.zeros(brain.shape, np.int16)]
     for t in range(1, n):
@@ -197,9 +196,10 @@ def joint_masks(probabilities: list[Volume], changes: list[npt.NDArray[np.int8]]
             total += np.where(same, probabilities[u].array, 0.0)
             count += same
         pooled = total / count
-        threshold = np.where(bright[t], config.threshold * config.brightened_threshold_factor, config.threshold)
+        base = operating_point.threshold
+        threshold = np.where(bright[t], base * config.brightened_threshold_factor, base)
         mask = ((pooled >= threshold) | new_signal[t]) & brain
-        masks.append(remove_small_lesions(mask, voxel_mm3, config.min_lesion_volume_mm3))
+        masks.append(remove_small_lesions(mask, voxel_mm3, operating_point.min_lesion_volume_mm3))
     return masks
 
 
@@ -227,15 +227,16 @@ def _pieces_per_lesion(mask: npt.NDArray[np.bool_], union_ids: npt.NDArray[np.in
     return counts
 
 
-def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: LabelVolume, config: ChangeConfig
-                   ) -> LongitudinalResult:
+def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: LabelVolume, config: ChangeConfig,
+                   operating_point: PostprocessingConfig) -> LongitudinalResult:
     """Jointly segment the studies, give lesions shared ids and classify every change.
 
     Args:
         flairs: normalised FLAIR of each study on the common grid, in time order.
         probabilities: lesion probability of each study on the common grid.
         brain: brain mask on the common grid (the intersection of the studies' masks).
-        config: thresholds.
+        config: thresholds of the intensity change and the change classes.
+        operating_point: the segmentation's lesion threshold and minimum lesion volume (the card's).
 
     Returns:
         LongitudinalResult on the common grid.
@@ -243,7 +244,7 @@ def analyse_change(flairs: list[Volume], probabilities: list[Volume], brain: Lab
     n = len(flairs)
     inside = brain.mask
     changes = [intensity_change(flairs[t - 1], flairs[t], inside, config) for t in range(1, n)]
-    masks = joint_masks(probabilities, changes, inside, config, flairs)
+    masks = joint_masks(probabilities, changes, inside, config, operating_point, flairs)
     union_ids, n_lesions = label_lesions(np.logical_or.reduce(masks))
     voxel_mm3 = brain.voxel_volume_mm3
     volumes = [np.bincount(union_ids[m], minlength=n_lesions + 1) * voxel_mm3 for m in masks]

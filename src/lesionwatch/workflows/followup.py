@@ -12,7 +12,6 @@ Output folder:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionwatch.errors import ConfigError, ImplausibleInputError
+from lesionwatch.inference.postprocessing import PostprocessingConfig
 from lesionwatch.inference.predictor import load_scorer, model_provenance
 from lesionwatch.io.atomic import write_json_atomically
 from lesionwatch.io.nifti import write_nifti
@@ -61,8 +61,8 @@ class LongitudinalConfig:
 
     Attributes:
         alignment: how studies are brought into the common space.
-        change: thresholds of the joint analysis (its `threshold` and `min_lesion_volume_mm3` are replaced by
-            the segmentation's, so one sensitivity control governs both).
+        change: thresholds of the intensity change and the change classes; the lesion threshold and minimum
+            volume of the joint analysis are the segmentation's operating point, so one control governs both.
     """
 
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
@@ -85,17 +85,17 @@ def registration_masks(analyses: list[StudyAnalysis]) -> list[LabelVolume]:
     return [resample(a.pre.native_brain_mask, Grid.of(a.pre.bias_corrected_flair)) for a in analyses]
 
 
-def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, masks: list[LabelVolume]
-                   ) -> tuple[CommonSpace, LongitudinalResult]:
-    """Align the analysed studies (`masks`: their `registration_masks`) and classify lesion change; returns the
-    space and the result."""
+def joint_analysis(analyses: list[StudyAnalysis], config: LongitudinalConfig, masks: list[LabelVolume],
+                   operating_point: PostprocessingConfig) -> tuple[CommonSpace, LongitudinalResult]:
+    """Align the analysed studies (`masks`: their `registration_masks`) and classify lesion change at the
+    segmentation's `operating_point`; returns the space and the result."""
     space = align_studies([a.pre.bias_corrected_flair for a in analyses], masks, config.alignment)
     common_flairs = [_to_common(a.pre.channels["flair"], space, i) for i, a in enumerate(analyses)]
     probabilities = [_to_common(a.probability, space, i) for i, a in enumerate(analyses)]
     brains = [resample(a.pre.brain_mask, space.grid, world_transform=space.common_to_study[i]).mask
               for i, a in enumerate(analyses)]
     brain = LabelVolume(np.logical_and.reduce(brains).astype(np.uint8), space.grid.affine)
-    result = analyse_change(common_flairs, probabilities, brain, config.change)
+    result = analyse_change(common_flairs, probabilities, brain, config.change, operating_point)
     return space, result
 
 
@@ -182,10 +182,6 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
     check_output_folder(out_dir, options.force)
     scorer = load_scorer(segmentation.method, segmentation.model, segmentation.threshold,
                          segmentation.min_lesion_volume_mm3)
-    # the studies' lesions come from the joint analysis of their probabilities, not from each study's own mask
-    config = dataclasses.replace(followup, change=dataclasses.replace(
-        followup.change, threshold=scorer.postprocessing.threshold,
-        min_lesion_volume_mm3=scorer.postprocessing.min_lesion_volume_mm3))
     with output_folder(out_dir, options) as stage:
         total = len(inputs) * len(ANALYSIS_STAGES) + 2
         with stage_progress("follow-up", total, options.progress, options.on_stage) as bar:
@@ -195,7 +191,8 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
             bar.stage("align and compare")
             start = time.perf_counter()
             masks = registration_masks(analyses)
-            space, result = joint_analysis(analyses, config, masks)
+            # the studies' lesions come from the joint analysis of their probabilities, not each study's own mask
+            space, result = joint_analysis(analyses, followup, masks, scorer.postprocessing)
             joint_s = round(time.perf_counter() - start, 3)
             warnings = _check_one_head(analyses, space, masks, names, inputs,
                                        refuse=not options.accept_implausible)
@@ -206,7 +203,7 @@ def run_followup(inputs: list[StudyInputs], out_dir: Path, preprocessing: Prepro
             command="followup", inputs={f"{n}_{k}": p for n, i in zip(names, inputs, strict=True)
                                         for k, p in i.paths().items()},
             config={"preprocessing": config_dict(preprocessing), "segmentation": config_dict(segmentation),
-                    "followup": config_dict(config)},
+                    "followup": config_dict(followup)},
             timings_s={**{f"{n}_{k}": v for n, a in zip(names, analyses, strict=True)
                           for k, v in a.timings_s.items()}, "joint_analysis": joint_s},
             outputs=outputs,
