@@ -67,35 +67,20 @@ def labelled_cases(data: Path) -> list[Case]:
 def thick_slices(image: Path, out: Path, thickness_mm: float) -> Path:
     """Write `image` re-acquired as axial slices `thickness_mm` thick to `out`; return `out`.
 
-    The voxel axis nearest the world's inferior-superior axis is blurred by a Gaussian slice profile (FWHM
-    sqrt(thickness^2 - spacing^2), so that with the original voxels' own extent it spans about one slice) and
-    resampled (linear) every `thickness_mm`, the first slice centre half a slice in; the affine keeps the
-    orientation and says the new spacing.
+    The voxel axis nearest the world's inferior-superior axis is re-acquired by
+    `preprocessing.resampling.acquire_slices` (slice-profile blur, then a slice every `thickness_mm`, the first
+    centre half a slice in); the affine keeps the orientation and says the new spacing.
     """
-    from scipy import ndimage
-
     from lesionwatch.io.nifti import read_volume, write_nifti
-    from lesionwatch.io.volume import Volume
-    from lesionwatch.preprocessing.resampling import Grid, resample
+    from lesionwatch.preprocessing.resampling import acquire_slices
 
     vol = read_volume(image)
     axis = int(np.argmax(np.abs(vol.affine[2, :3]) / np.sqrt((vol.affine[:3, :3] ** 2).sum(axis=0))))
-    spacing = float(np.sqrt((vol.affine[:3, axis] ** 2).sum()))
+    spacing = vol.spacing_mm[axis]
     if thickness_mm <= spacing:
         raise ValueError(f"{image}: slices of {thickness_mm} mm are not thicker than its {spacing:.2f} mm")
-    sigma = [0.0, 0.0, 0.0]
-    sigma[axis] = np.sqrt(thickness_mm ** 2 - spacing ** 2) / 2.355 / spacing
-    blurred = ndimage.gaussian_filter(vol.array.astype(np.float32), sigma)
-    step = thickness_mm / spacing
-    centres = np.arange(step / 2 - 0.5, vol.shape[axis] - 0.5, step)
-    affine = vol.affine.copy()
-    affine[:3, axis] *= step
-    affine[:3, 3] = vol.affine[:3, :3] @ np.eye(3)[axis] * centres[0] + vol.affine[:3, 3]
-    shape = list(vol.shape)
-    shape[axis] = len(centres)
-    slices = resample(Volume(blurred, vol.affine), Grid((shape[0], shape[1], shape[2]), affine), order=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return write_nifti(slices, out)
+    return write_nifti(acquire_slices(vol, axis, thickness_mm), out)
 
 
 def run_case(case: Case, out: Path, extra: list[str], use_t1: bool = True,

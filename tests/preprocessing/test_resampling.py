@@ -8,8 +8,10 @@ from lesionwatch.preprocessing.reorientation import reorient_to_ras, restore_ori
 from lesionwatch.preprocessing.resampling import (
     Grid,
     WorkingGridConfig,
+    acquire_slices,
     resample,
     restore_native,
+    slice_profile_sigma,
     working_grid,
 )
 
@@ -107,3 +109,28 @@ def test_cpu_threads_reads_lesionwatch_threads_then_omp_num_threads(monkeypatch:
     for value in ("", "0", "many"):
         monkeypatch.setenv("OMP_NUM_THREADS", value)
         assert cpu_threads() == len(os.sched_getaffinity(0))
+
+
+def test_acquired_slices_keep_the_world_and_blur_only_the_slice_axis() -> None:
+    affine = np.diag([0.8, 0.8, 1.0, 1.0])
+    affine[:3, 3] = [10.0, -20.0, 5.0]
+    data = np.zeros((12, 12, 40), np.float32)
+    data[:, :, 19:21] = 100.0  # a 2 mm plate across the slice axis
+    data[4, 6, :] = 50.0  # constant along the slice axis
+    thick = acquire_slices(Volume(data, affine), 2, 4.0)
+    assert thick.shape == (12, 12, 10)
+    np.testing.assert_allclose(thick.spacing_mm, (0.8, 0.8, 4.0))
+    # slice k is centred on input voxel 1.5 + 4k: the same world point
+    np.testing.assert_allclose(thick.affine @ [0, 0, 2, 1], affine @ [0, 0, 9.5, 1])
+    plate = thick.array[0, 0]
+    assert 10 < plate.max() < 100 and plate.argmax() in (4, 5)  # spread over its slices, neither kept nor lost
+    np.testing.assert_allclose(thick.array[4, 6], 50.0, atol=1.0)
+    with pytest.raises(ValueError, match="thinner"):
+        acquire_slices(Volume(data, affine), 0, 0.5)
+
+
+def test_slice_profile_adds_only_the_blur_the_voxels_lack() -> None:
+    assert slice_profile_sigma(1.0, 1.0) == 0.0
+    assert slice_profile_sigma(0.5, 1.0) == 0.0
+    # 5 mm slices from 3 mm voxels: a 4 mm FWHM profile, in voxels of 3 mm
+    assert slice_profile_sigma(5.0, 3.0) == pytest.approx(4.0 / 2.355 / 3.0)

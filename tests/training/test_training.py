@@ -328,3 +328,18 @@ def test_confluent_band_lines_the_ventricles_in_tissue_only() -> None:
                                                 np.zeros(shape, np.uint8), brain, np.random.default_rng(2),
                                                 (1.2, 1.4))
     assert not without[1].any()  # no ventricle in the patch: nothing drawn
+
+
+def test_a_thick_slice_patch_stays_aligned_with_its_labels() -> None:
+    """The simulated 2D acquisition blurs a patch along one axis but leaves its structures where its labels are."""
+    from lesionwatch.training.augmentation import _thick_slices
+
+    patch = np.zeros((16, 16, 48), np.float32)
+    patch[:, :, 20:23] = 1.0  # centred on voxel 21
+    for thickness in (3.0, 4.4, 5.0):
+        out = _thick_slices(patch, 2, thickness)
+        assert out.shape == patch.shape
+        profile = out[8, 8]
+        assert profile.max() < 1.0 and profile[10:33].sum() == pytest.approx(3.0, rel=0.1)
+        assert (profile * np.arange(48)).sum() / profile.sum() == pytest.approx(21.0, abs=0.6)
+    assert np.allclose(_thick_slices(np.ones((8, 8, 30), np.float32), 0, 4.0), 1.0)  # the edges extended, not 0

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from lesionwatch.atlas.mni import Anatomy, load_mni_anatomy
 from lesionwatch.io.volume import LabelVolume, Volume
-from lesionwatch.preprocessing.resampling import Grid, resample
+from lesionwatch.preprocessing.resampling import Grid, resample, slice_profile_sigma
 from lesionwatch.synth.lesions import (
     LOCATION_WEIGHTS,
     LOCATIONS,
@@ -244,7 +244,7 @@ def _acquire(rng: np.random.Generator, images: dict[str, npt.NDArray[np.float32]
     grid = _acquisition_grid(rng, head, config)
     s = config.spacing_mm
     # Slice profile: blur along z by the slice thickness, in-plane by the in-plane resolution.
-    sigma = [max(0.0, (grid.spacing_mm[a] - s) / 2.355 / s) for a in range(3)]
+    sigma = [slice_profile_sigma(grid.spacing_mm[a], s) for a in range(3)]
     inverse_pose = np.asarray(np.linalg.inv(pose), dtype=np.float64)
     bias = _bias_field(rng, grid.shape, config.bias)
     out: dict[str, Volume] = {}

@@ -1,13 +1,13 @@
 """Patch sampling and augmentation aimed at scans the model has never seen.
 
 Per patch: left-right flip; per-channel contrast scale, shift and gamma-like warp; Gaussian noise; a smooth
-multiplicative bias; simulated thick-slice 2D acquisition (blur and subsample along one axis, then back);
-T1 channel dropout (so one model serves FLAIR alone); synthetic lesions: real lesion shapes from other cases
-pasted into the brain with intensities drawn from the real lesions' own distribution (lesion mixing); and lesion
-transplants: the whole lesion mask of another patient (same template space, no images needed) drawn into this
-brain where it is tissue, not CSF, with per-lesion FLAIR/T1 intensities drawn from the training set's real lesions,
-a partial-volume rim and a little texture. Transplants multiply the lesion patterns the model sees (how many
-lesions, where, how big) while every image voxel around them stays real.
+multiplicative bias; simulated thick-slice 2D acquisition (`preprocessing.resampling.acquire_slices` along one
+axis, then back); T1 channel dropout (so one model serves FLAIR alone); synthetic lesions: real lesion shapes from
+other cases pasted into the brain with intensities drawn from the real lesions' own distribution (lesion mixing);
+and lesion transplants: the whole lesion mask of another patient (same template space, no images needed) drawn into
+this brain where it is tissue, not CSF, with per-lesion FLAIR/T1 intensities drawn from the training set's real
+lesions, a partial-volume rim and a little texture. Transplants multiply the lesion patterns the model sees (how
+many lesions, where, how big) while every image voxel around them stays real.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from lesionwatch.io.volume import Volume
 from lesionwatch.lesions.components import label_lesions
+from lesionwatch.preprocessing.resampling import acquire_slices
 from lesionwatch.training.data import PreparedCase
 
 
@@ -180,6 +182,20 @@ def cut_field_of_view(img: npt.NDArray[np.float32], lab: npt.NDArray[np.uint8], 
     return (img * kept).astype(np.float32), (lab * kept).astype(lab.dtype), brain & kept
 
 
+def _thick_slices(x: npt.NDArray[np.float32], axis: int, thickness_mm: float) -> npt.NDArray[np.float32]:
+    """A 1 mm patch acquired as 2D slices `thickness_mm` thick along `axis` (`acquire_slices`) and interpolated
+    back onto its own grid, as the pipeline does with a clinical 2D scan; beyond the outer slice centres the outer
+    slices are extended."""
+    thick = acquire_slices(Volume(x, np.eye(4)), axis, thickness_mm).array
+    # patch index i lies at slice index (i - first centre) / thickness
+    scale = [1.0, 1.0, 1.0]
+    offset = [0.0, 0.0, 0.0]
+    scale[axis] = 1.0 / thickness_mm
+    offset[axis] = -(thickness_mm / 2 - 0.5) / thickness_mm
+    back = ndimage.affine_transform(thick, scale, offset, output_shape=x.shape, order=1, mode="nearest")
+    return back.astype(np.float32)
+
+
 def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], rng: np.random.Generator,
                      config: AugmentationConfig) -> npt.NDArray[np.float32]:
     if rng.random() < config.p_contrast:
@@ -190,16 +206,7 @@ def _augment_channel(x: npt.NDArray[np.float32], brain: npt.NDArray[np.bool_], r
         field = ndimage.zoom(coarse, np.array(x.shape) / 3.0, order=1)[: x.shape[0], : x.shape[1], : x.shape[2]]
         x = (x * np.exp(field)).astype(np.float32)
     if rng.random() < config.p_thick_slices:
-        axis = int(rng.integers(3))
-        factor = float(rng.uniform(*config.thick_slice_mm))
-        sigma = [0.0, 0.0, 0.0]
-        sigma[axis] = factor / 2.355
-        blurred = ndimage.gaussian_filter(x, sigma)
-        zoom = [1.0, 1.0, 1.0]
-        zoom[axis] = 1.0 / factor
-        small = ndimage.zoom(blurred, zoom, order=1)
-        back = ndimage.zoom(small, np.array(x.shape) / np.array(small.shape), order=1)
-        x = back[: x.shape[0], : x.shape[1], : x.shape[2]].astype(np.float32)
+        x = _thick_slices(x, int(rng.integers(3)), float(rng.uniform(*config.thick_slice_mm)))
     if rng.random() < config.p_noise:
         x = (x + rng.normal(0, rng.uniform(0.02, 0.15), x.shape)).astype(np.float32)
     return np.where(brain, x, 0.0).astype(np.float32)
