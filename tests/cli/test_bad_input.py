@@ -109,6 +109,7 @@ def test_a_bad_header_or_an_image_that_is_no_scan_is_refused_in_one_line(
     assert "Traceback" not in err and not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.nii"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("role", "message"), [
     ("inverted", "the FLAIR's ventricles are brighter than its white matter"),
     ("t1", "the FLAIR's cortex is darker than its white matter"),
@@ -129,6 +130,7 @@ def test_a_flair_with_another_contrast_is_refused_and_force_records_it(
     assert any(w.startswith("implausible input, analysed with --force: " + message) for w in warnings)
 
 
+@pytest.mark.slow
 def test_the_mask_does_not_depend_on_the_units_of_the_intensities(flair: Path, tmp_path: Path) -> None:
     """scl_slope from 1e-6 to 1e6 (and 1e-30): the same lesion mask, voxel for voxel."""
     masks = []
