@@ -1,7 +1,7 @@
 """Leave-one-site-out validation: the project's accuracy protocol, and the model card's validation table.
 
 Usage:
-    python benchmarks/leave_one_site_out.py train [--out RUN] [--sites isbi ...] [--threads N]
+    python benchmarks/leave_one_site_out.py train [--out RUN] [--sites isbi ...] [--threads N] [--seeds 0 1]
     python benchmarks/leave_one_site_out.py score [--out RUN] [--sites ...] [--model isbi=FOLDER ...] [--choose]
     python benchmarks/leave_one_site_out.py final [--out RUN]     # the shipped model: the recipe on every site
     python benchmarks/leave_one_site_out.py card [--out RUN] [--into FOLDER]
@@ -9,7 +9,8 @@ Usage:
 The labelled sites of ../shared/data are MSLesSeg (P14 x3, P18, P39: 1 mm FLAIR + T1, skull-stripped, MNI),
 Lesjak (patient26: 1 mm FLAIR + T1, skull-stripped, MNI; 27 more lesion masks without images, used only as lesion
 layouts to transplant) and ISBI-2015 (training01, 03, 05: raw 2D FLAIR with skull, 4.4 mm slices, two raters).
-`train` trains one model per site on the other two sites with RECIPE (resumable: rerun the same command);
+`train` trains one model per site on the other two sites with RECIPE, one network per seed of SEEDS averaged into
+that model (resumable: rerun the same command; a trained seed is kept);
 `score` segments every scan of each held-out site with the model that never saw that site, through the full
 `lesionwatch segment` command (benchmarks/accuracy.py's runner: one process per scan, wall seconds and peak MB),
 FLAIR + T1 where the site has a T1 and FLAIR alone on ISBI, and scores it against each rater (ISBI: both raters,
@@ -50,11 +51,15 @@ from lesionwatch.paths import shared_data_dir
 
 SITES = ("mslesseg", "lesjak", "isbi")
 
-RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations", "4200", "--seed", "0",
+RECIPE = ("--mask-tag", "mask,gold,mask1", "--val-fraction", "0", "--iterations", "4200",
           "--features", "12,24,48,96", "--per-lesion-fraction", "0.5", "--blob-weight", "0.5")
 """`lesionwatch train` options of the shipped recipe, which every fold and the shipped model are trained with;
 options after `--` are appended and win (`train ... -- --iterations 1600`). ISBI trains on rater 1 (`mask1`);
 rater 2 is scored against as well."""
+
+SEEDS = (0, 1)
+"""Training seeds of the recipe: one network per seed (`--seed`), averaged into one model (`lesionwatch models
+ensemble`) for each fold and for the shipped model. `--seeds` trains and scores another set."""
 
 OPERATING_POINT = (0.5, 10.0)
 """Threshold and minimum lesion volume (mm3) used without `--choose`: the conventional 0.5 and a 10 mm3 floor
@@ -204,15 +209,36 @@ class Folds:
         return self.models.get(site, str(self.out / f"fold-{site}"))
 
 
-def train_folds(data: Path, folds: Folds, sites: tuple[str, ...], threads: int, extra: list[str]) -> None:
+def train_folds(data: Path, folds: Folds, sites: tuple[str, ...], threads: int, extra: list[str],
+                seeds: tuple[int, ...] = SEEDS) -> None:
     """Train (or resume) the model of each held-out site on the other sites, one after another."""
     for site in sites:
         fold = Path(folds.model(site))
-        if (fold / "model_card.json").is_file():
+        if (fold / CARD_NAME).is_file():
             print(f"{site}: {fold} already trained")
             continue
         train_sites = tuple(s for s in SITES if s != site)
-        run_train(data, train_sites, fold, f"lesionwatch-unet-loso-{site}", folds.out / "cache", threads, extra)
+        train_model(data, train_sites, fold, f"lesionwatch-unet-loso-{site}", folds.out / "cache", threads, extra,
+                    seeds)
+
+
+def train_model(data: Path, sites: tuple[str, ...], out: Path, name: str, cache: Path, threads: int,
+                extra: list[str], seeds: tuple[int, ...] = SEEDS) -> None:
+    """The recipe on `sites` into `out`: one network per seed (OUT-seedK, each resumable and kept once trained),
+    averaged into `out` when there are several."""
+    if len(seeds) == 1:
+        run_train(data, sites, out, name, cache, threads, ["--seed", str(seeds[0]), *extra])
+        return
+    members = [out.parent / f"{out.name}-seed{seed}" for seed in seeds]
+    for seed, member in zip(seeds, members, strict=True):
+        if (member / CARD_NAME).is_file():
+            print(f"{member} already trained")
+        else:
+            run_train(data, sites, member, f"{name}-seed{seed}", cache, threads, ["--seed", str(seed), *extra])
+    threshold, min_volume = OPERATING_POINT
+    subprocess.run([sys.executable, "-m", "lesionwatch", "--no-progress", "models", "ensemble",
+                    *(str(m) for m in members), "--out", str(out), "--name", name, "--threshold", str(threshold),
+                    "--min-lesion-volume-mm3", str(min_volume)], check=True)
 
 
 def run_train(data: Path, sites: tuple[str, ...], out: Path, name: str, cache: Path, threads: int,
@@ -296,7 +322,7 @@ def site_entry(site: str, model: str, card: ModelCard, point: tuple[float, float
     """A scored site as loso.json keeps it: the fold model (path, name, sha256, patients, recipe), the inputs, the
     operating point and every scan's scores."""
     return {"model": model, "model_name": card.name, "model_sha256": card.weights_sha256,
-            "train_patients": card.training.get("train_patients", []), "recipe": card.training.get("recipe"),
+            "train_patients": card.training.get("train_patients", []), "recipe": recipe_record(card.training),
             "inputs": "flair" if site == "isbi" else "flair, t1", "operating_point": list(point),
             "scans": [s.as_dict() for s in scores]}
 
@@ -367,6 +393,20 @@ RETIRED_OPTIONS = {"p_tissue_contrast": 0.0, "match_small_lesions": False}
 that value ran what the recipe runs now; at any other value it ran something else, and stays unequal."""
 
 
+def recipe_record(training: dict[str, Any]) -> Any:
+    """The recipe a card's training record ran: its own, or for an ensemble the list of its members' recipes."""
+    if "members" in training:
+        return [member.get("recipe") for member in training["members"]]
+    return training.get("recipe")
+
+
+def comparable_record(record: Any) -> Any:
+    """`comparable_recipe` of a recipe record, member by member for an ensemble's list."""
+    if isinstance(record, list):
+        return [comparable_recipe(recipe) for recipe in record]
+    return comparable_recipe(record)
+
+
 def write_card(folds: Folds, model: Path, allow_missing: bool = False) -> dict[str, Any]:
     """Put the validation table of the results file into the card of `model` (the recipe trained on every site):
     its threshold and minimum lesion volume become the table's fixed operating point. Returns the metrics written.
@@ -388,7 +428,7 @@ def write_card(folds: Folds, model: Path, allow_missing: bool = False) -> dict[s
         raise ProtocolError(f"{model}: trained on {', '.join(sorted(trained))}, not on every site; the card's "
                             "table describes the recipe trained on all of them (`final`)")
     for site, entry in results.items():
-        if comparable_recipe(entry.get("recipe")) != comparable_recipe(card.training.get("recipe")):
+        if comparable_record(entry.get("recipe")) != comparable_record(recipe_record(card.training)):
             raise ProtocolError(f"the {site} fold ({entry['model']}) was trained with another recipe than {model}; "
                                 "the table would not describe this model's recipe")
     points = {tuple(entry["operating_point"]) for entry in results.values()}
@@ -424,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the other sites' held-out maps (default: the fixed OPERATING_POINT).")
     parser.add_argument("--rescore", action="store_true", help="Replay the kept maps under --out; segment nothing.")
     parser.add_argument("--threads", type=int, default=2, help="Threads of each training run.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train / final: the training "
+                        "seeds, one network each, averaged into the model (default: the recipe's SEEDS).")
     parser.epilog = "Options after -- go to every `lesionwatch train` / `segment` call (`train -- --iterations 1600`)."
     argv = sys.argv[1:] if argv is None else argv
     # split by hand: argparse cannot take options meant for another program after a positional step
@@ -443,10 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     folds = Folds(args.out, models, args.results)
     try:
         if args.step == "train":
-            train_folds(data, folds, tuple(args.sites), args.threads, args.extra)
+            train_folds(data, folds, tuple(args.sites), args.threads, args.extra, tuple(args.seeds))
         elif args.step == "final":
-            run_train(data, SITES, args.out / "final", "lesionwatch-unet-default", args.out / "cache", args.threads,
-                      args.extra)
+            train_model(data, SITES, args.out / "final", "lesionwatch-unet-default", args.out / "cache",
+                        args.threads, args.extra, tuple(args.seeds))
         elif args.step == "card":
             model = args.into or args.out / "final"
             write_card(folds, model, args.allow_missing)

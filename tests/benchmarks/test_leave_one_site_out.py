@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -83,8 +84,8 @@ def test_options_after_the_double_dash_reach_every_training_run(
     monkeypatch.setattr(loso, "train_folds", lambda *args: calls.append(args))
     argv = ["train", "--out", str(tmp_path / "run"), "--sites", "lesjak", "--", "--lesion-contrast", "1.2,2"]
     assert loso.main(argv) == 0
-    (_, _folds, sites, threads, extra), = calls
-    assert (sites, threads, extra) == (("lesjak",), 2, ["--lesion-contrast", "1.2,2"])
+    (_, _folds, sites, threads, extra, seeds), = calls
+    assert (sites, threads, extra, seeds) == (("lesjak",), 2, ["--lesion-contrast", "1.2,2"], loso.SEEDS)
 
 
 @pytest.mark.shared_data
@@ -197,3 +198,45 @@ def test_a_record_with_a_retired_option_turned_off_is_the_recipe_as_it_runs_now(
     assert loso.comparable_recipe(old) == loso.comparable_recipe(now)
     old["augmentation"]["p_tissue_contrast"] = 0.5  # it ran an augmentation the recipe no longer has
     assert loso.comparable_recipe(old) != loso.comparable_recipe(now)
+
+
+def test_several_seeds_train_one_network_each_and_average_them(
+        load_benchmark: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each seed's network is trained once (a rerun resumes without retraining it) and the fold is their average,
+    whose recorded recipe is its members' recipes."""
+    import torch
+
+    from lesionwatch.models.card import CARD_NAME, WEIGHTS_NAME, ModelCard, describe_card, read_card, sha256_file
+    from lesionwatch.models.unet import UNet3D
+
+    loso = load_benchmark("leave_one_site_out")
+    trained = []
+
+    def fake_train(data: Path, sites: tuple, out: Path, name: str, cache: Path, threads: int, extra: list) -> None:
+        seed = int(extra[extra.index("--seed") + 1])
+        trained.append((out.name, seed))
+        torch.manual_seed(seed)
+        out.mkdir(parents=True)
+        torch.save(UNet3D(2, (4, 8)).state_dict(), out / WEIGHTS_NAME)
+        card = ModelCard(name=name, version="0", inputs=("flair", "t1"), spacing_mm=1.0, architecture="UNet3D",
+                         architecture_args={"in_channels": 2, "features": [4, 8]},
+                         weights_sha256=sha256_file(out / WEIGHTS_NAME),
+                         training={"train_patients": ["mslesseg/P14"], "recipe": {**RECIPE, "seed": seed}})
+        (out / CARD_NAME).write_text(json.dumps(card.as_dict()))
+
+    monkeypatch.setattr(loso, "run_train", fake_train)
+    fold = tmp_path / "run" / "fold-isbi"
+    loso.train_model(tmp_path, ("mslesseg",), fold, "loso-isbi", tmp_path / "cache", 1, [], (0, 1))
+    assert trained == [("fold-isbi-seed0", 0), ("fold-isbi-seed1", 1)]
+    card = read_card(fold)
+    assert card.architecture == "UNetEnsemble" and card.architecture_args["members"] == 2
+    assert [r["seed"] for r in loso.recipe_record(card.training)] == [0, 1]
+    assert "the average of 2 networks (seeds 0, 1), 4200 iterations each" in describe_card(card)
+    assert card.training["train_patients"] == ["mslesseg/P14"]
+    # a table of single-seed folds does not describe this model, nor one of other seeds
+    assert loso.comparable_record(loso.recipe_record(card.training)) != loso.comparable_record(RECIPE)
+    assert loso.comparable_record(loso.recipe_record(card.training)) != loso.comparable_record(
+        [{**RECIPE, "seed": 0}, {**RECIPE, "seed": 2}])
+    shutil.rmtree(fold)  # the members stay trained: only the average is made again
+    loso.train_model(tmp_path, ("mslesseg",), fold, "loso-isbi", tmp_path / "cache", 1, [], (0, 1))
+    assert len(trained) == 2 and (fold / CARD_NAME).is_file()

@@ -79,13 +79,17 @@ def describe_card(card: ModelCard) -> str:
     (`metrics.leave_one_site_out`, which the validation code writes), as Markdown."""
     training = card.training
     recipe = training.get("recipe") or {}
+    members = training.get("members") or []
     lines = [f"{card.name} {card.version} ({card.architecture}, features {card.architecture_args.get('features')}), "
              f"sha256 {card.weights_sha256[:16]}...",
              f"inputs (channel order): {', '.join(card.inputs)}; {card.spacing_mm:g} mm working grid; "
              f"{card.normalization}; {card.channel_dropout}",
              f"trained on: {', '.join(training.get('train_patients', [])) or 'unknown'}"
              + (f"; {recipe.get('iterations')} iterations, seed {recipe.get('seed')}, {training.get('minutes')} min "
-                f"on {training.get('device')}" if recipe else ""),
+                f"on {training.get('device')}" if recipe else "")
+             + (f"; the average of {len(members)} networks (seeds "
+                f"{', '.join(str((m.get('recipe') or {}).get('seed')) for m in members)}), "
+                f"{(members[0].get('recipe') or {}).get('iterations')} iterations each" if members else ""),
              f"operating point: threshold {card.threshold:g}, lesions of at least {card.min_lesion_volume_mm3:g} mm3"]
     table = card.metrics.get("leave_one_site_out")
     if not table:
